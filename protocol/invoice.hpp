@@ -1,0 +1,52 @@
+#pragma once
+// The invoice model: what one invoice actor holds and what the `invoices`
+// table stores. Plain data; the rules that change it live in state_machine.
+
+#include "protocol/ids.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace billing {
+
+enum class invoice_status : uint8_t {
+  pending,
+  paid,
+  failed,
+  cancelled,
+  refunded,
+  disputed,
+};
+
+// Upper-case wire/database names: "PENDING", "PAID", ...
+std::string_view to_string(invoice_status s) noexcept;
+std::optional<invoice_status> parse_invoice_status(std::string_view s) noexcept;
+
+// Unix seconds. Time is always a parameter, never read from a clock here.
+using unix_seconds = int64_t;
+
+struct invoice {
+  invoice_id id;
+  std::string user_id;
+  std::string shipment_id;
+  std::string workflow_id;
+  int64_t amount_cents = 0;
+  std::string currency; // ISO 4217, lower case ("usd")
+  invoice_status status = invoice_status::pending;
+  int64_t version = 0; // compare-and-set counter, bumped by every write
+  std::string provider;          // "stripe" | "simulated"
+  intent_id provider_intent_id;  // empty until the provider answered
+  unix_seconds created_at = 0;
+  unix_seconds updated_at = 0;
+  unix_seconds expires_at = 0;
+  std::optional<unix_seconds> paid_at;
+  std::optional<unix_seconds> last_event_at; // `created` of the last applied event
+  std::string failure_code;
+  std::string failure_message;
+
+  friend bool operator==(const invoice&, const invoice&) = default;
+};
+
+} // namespace billing

@@ -1,0 +1,42 @@
+#pragma once
+// What can happen to an invoice, in the state machine's own terms. Stripe
+// events are translated into this (stripe_event.hpp); internal commands
+// (cancel by API, expiry) are built directly.
+
+#include "protocol/ids.hpp"
+#include "protocol/invoice.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace billing {
+
+enum class event_kind : uint8_t {
+  payment_succeeded, // payment_intent.succeeded, checkout.session.completed (paid), ...
+  payment_failed,    // payment_intent.payment_failed, checkout async failure
+  payment_canceled,  // payment_intent.canceled, checkout.session.expired
+  refunded,          // charge.refunded (full refund)
+  disputed,          // charge.dispute.created
+  cancel_requested,  // POST /v1/invoices/{id}/cancel
+  expired,           // the expiry sweeper found it past expires_at
+  informational,     // known but moves nothing (processing, partial refund, ...)
+};
+
+std::string_view to_string(event_kind k) noexcept;
+
+struct invoice_event {
+  event_kind kind = event_kind::informational;
+  event_id id;                 // Stripe event id; empty for internal commands
+  unix_seconds created = 0;    // when the provider says it happened
+  // Amount and currency as the provider reports them; absent when the
+  // event carries none (e.g. internal commands). Compared against the invoice.
+  std::optional<int64_t> amount_cents;
+  std::string currency;
+  intent_id intent;
+  std::string failure_code;
+  std::string failure_message;
+};
+
+} // namespace billing

@@ -1,0 +1,178 @@
+#include "protocol/state_machine.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace billing {
+
+namespace {
+
+constexpr std::array outcome_names{
+  std::string_view{"applied"},
+  std::string_view{"ignored-duplicate"},
+  std::string_view{"ignored-stale"},
+  std::string_view{"ignored-no-effect"},
+  std::string_view{"ignored-unknown-invoice"},
+  std::string_view{"rejected-mismatch"},
+  std::string_view{"rejected-invalid-state"},
+};
+
+using S = invoice_status;
+using K = event_kind;
+
+bool is_provider_event(K k) {
+  return k != K::cancel_requested && k != K::expired;
+}
+
+// Where `ev` takes an invoice in `from`, or nullopt when it moves nothing.
+// This table is the lifecycle; see the header for why it is shaped so.
+std::optional<S> target(S from, K kind) {
+  switch (kind) {
+    case K::payment_succeeded:
+      // CANCELLED -> PAID: money was captured after all (a race with expiry);
+      // recording it beats losing it, and the workflow is told.
+      if (from == S::pending || from == S::failed || from == S::cancelled)
+        return S::paid;
+      return std::nullopt;
+    case K::payment_failed:
+      if (from == S::pending || from == S::failed)
+        return S::failed; // FAILED -> FAILED records the latest attempt
+      return std::nullopt;
+    case K::payment_canceled:
+    case K::cancel_requested:
+    case K::expired:
+      if (from == S::pending || from == S::failed)
+        return S::cancelled;
+      return std::nullopt;
+    case K::refunded:
+      // A refund implies a payment, so it may overtake the succeeded event.
+      if (from == S::pending || from == S::failed || from == S::cancelled || from == S::paid)
+        return S::refunded;
+      return std::nullopt;
+    case K::disputed:
+      if (from != S::disputed)
+        return S::disputed;
+      return std::nullopt;
+    case K::informational:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// A non-move is "stale" when the event belongs to a stage the invoice has
+// already left, "no effect" when it merely agrees with where it is.
+outcome classify_non_move(S from, K kind) {
+  switch (kind) {
+    case K::payment_succeeded:
+      return from == S::paid ? outcome::ignored_no_effect : outcome::ignored_stale;
+    case K::payment_failed:
+      return outcome::ignored_stale;
+    case K::payment_canceled:
+    case K::expired:
+      return from == S::cancelled ? outcome::ignored_no_effect : outcome::ignored_stale;
+    case K::cancel_requested:
+      return from == S::cancelled ? outcome::ignored_no_effect
+                                  : outcome::rejected_invalid_state;
+    case K::refunded:
+      return from == S::refunded ? outcome::ignored_no_effect : outcome::ignored_stale;
+    case K::disputed:
+    case K::informational:
+      return outcome::ignored_no_effect;
+  }
+  return outcome::ignored_no_effect;
+}
+
+std::string describe(const invoice& inv, const invoice_event& ev) {
+  std::string s{to_string(ev.kind)};
+  s += " on ";
+  s += to_string(inv.status);
+  return s;
+}
+
+} // namespace
+
+std::string_view to_string(outcome o) noexcept {
+  return outcome_names[static_cast<size_t>(o)];
+}
+
+std::optional<outcome> parse_outcome(std::string_view s) noexcept {
+  for (size_t i = 0; i < outcome_names.size(); ++i)
+    if (outcome_names[i] == s)
+      return static_cast<outcome>(i);
+  return std::nullopt;
+}
+
+std::string_view default_signal_name(signal_kind s) noexcept {
+  switch (s) {
+    case signal_kind::payment_confirmed: return "PaymentConfirmed";
+    case signal_kind::payment_failed: return "PaymentFailed";
+    case signal_kind::payment_cancelled: return "PaymentCancelled";
+    case signal_kind::payment_refunded: return "PaymentRefunded";
+    case signal_kind::payment_disputed: return "PaymentDisputed";
+  }
+  return "Unknown";
+}
+
+std::optional<signal_kind> signal_for(invoice_status s) noexcept {
+  switch (s) {
+    case S::pending: return std::nullopt;
+    case S::paid: return signal_kind::payment_confirmed;
+    case S::failed: return signal_kind::payment_failed;
+    case S::cancelled: return signal_kind::payment_cancelled;
+    case S::refunded: return signal_kind::payment_refunded;
+    case S::disputed: return signal_kind::payment_disputed;
+  }
+  return std::nullopt;
+}
+
+decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now) {
+  decision d;
+  d.next = inv;
+  auto ignore = [&](outcome o, std::string why) {
+    d.result = o;
+    d.reason = describe(inv, ev) + ": " + std::move(why);
+    return d;
+  };
+
+  if (is_provider_event(ev.kind)) {
+    // Disputes may be partial, so the parser leaves their amount empty.
+    if (ev.amount_cents && *ev.amount_cents != inv.amount_cents)
+      return ignore(outcome::rejected_mismatch,
+                    "amount " + std::to_string(*ev.amount_cents) + " != invoice amount "
+                      + std::to_string(inv.amount_cents));
+    if (!ev.currency.empty() && ev.currency != inv.currency)
+      return ignore(outcome::rejected_mismatch,
+                    "currency " + ev.currency + " != invoice currency " + inv.currency);
+  }
+
+  auto to = target(inv.status, ev.kind);
+  if (!to)
+    return ignore(classify_non_move(inv.status, ev.kind), "nothing to change");
+
+  // Only a repeated failure can be overtaken by an older one: every other
+  // move goes forward in the lifecycle whatever its timestamp.
+  if (inv.status == S::failed && *to == S::failed && inv.last_event_at
+      && ev.created < *inv.last_event_at)
+    return ignore(outcome::ignored_stale, "older than the last applied event");
+
+  invoice& n = d.next;
+  n.status = *to;
+  n.updated_at = now;
+  if (is_provider_event(ev.kind))
+    n.last_event_at = std::max(inv.last_event_at.value_or(ev.created), ev.created);
+  if (n.provider_intent_id.empty() && !ev.intent.empty())
+    n.provider_intent_id = ev.intent;
+  if (*to == S::failed) {
+    n.failure_code = ev.failure_code;
+    n.failure_message = ev.failure_message;
+  }
+  // Refunds and disputes imply a payment, even when they overtook it.
+  if ((*to == S::paid || *to == S::refunded || *to == S::disputed) && !n.paid_at)
+    n.paid_at = ev.created != 0 ? ev.created : now;
+  d.result = outcome::applied;
+  d.signal = signal_for(*to);
+  d.reason = describe(inv, ev) + " -> " + std::string{to_string(*to)};
+  return d;
+}
+
+} // namespace billing

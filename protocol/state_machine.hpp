@@ -1,0 +1,65 @@
+#pragma once
+// The invoice lifecycle as one pure function. No clocks, no I/O: the caller
+// passes `now`. Every rule of shared/DESIGN.md "Invoice lifecycle" is here
+// and nowhere else; the invoice actor only calls apply() and persists the
+// result.
+//
+//   PENDING --succeeded--> PAID --refunded--> REFUNDED
+//   PENDING --failed-----> FAILED --succeeded--> PAID  (the customer retried)
+//   PENDING|FAILED --canceled/expired/cancel--> CANCELLED
+//   any but DISPUTED --dispute--> DISPUTED
+//
+// Out-of-order delivery is normal, so the rules are chosen to make the final
+// status independent of the order in which one payment's events arrive:
+// facts that imply a later stage (a refund implies a payment) jump forward,
+// and late events of an earlier stage are ignored as stale.
+
+#include "protocol/invoice.hpp"
+#include "protocol/invoice_event.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace billing {
+
+// Stored in webhook_events.outcome, hence the stable names.
+enum class outcome : uint8_t {
+  applied,                 // the invoice moved; one outbox signal
+  ignored_duplicate,       // the same event id was seen before (decided by the store)
+  ignored_stale,           // a late event of an earlier stage
+  ignored_no_effect,       // consistent with the current state, nothing to do
+  ignored_unknown_invoice, // no invoice matches the event (decided by routing)
+  rejected_mismatch,       // amount or currency differ from the invoice
+  rejected_invalid_state,  // an internal command not allowed now (cancel a PAID invoice)
+};
+
+std::string_view to_string(outcome o) noexcept; // "applied", "ignored-stale", ...
+std::optional<outcome> parse_outcome(std::string_view s) noexcept;
+
+// The signal a workflow receives when an invoice reaches a status.
+enum class signal_kind : uint8_t {
+  payment_confirmed,
+  payment_failed,
+  payment_cancelled,
+  payment_refunded,
+  payment_disputed,
+};
+
+std::string_view default_signal_name(signal_kind s) noexcept; // "PaymentConfirmed", ...
+// The signal sent when an invoice enters `s`; PENDING has none.
+std::optional<signal_kind> signal_for(invoice_status s) noexcept;
+
+struct decision {
+  outcome result = outcome::ignored_no_effect;
+  invoice next;                      // == the input unless result == applied
+  std::optional<signal_kind> signal; // set iff result == applied
+  std::string reason;                // one line for the log; never secrets
+};
+
+// Applies `ev` to `inv` at time `now`. Total: defined for every status and
+// every event kind. On `applied`, next.version is NOT bumped (the store does
+// that on write); updated_at = now and last_event_at = max(old, ev.created).
+decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now);
+
+} // namespace billing
