@@ -49,4 +49,13 @@ struct invoice {
   friend bool operator==(const invoice&, const invoice&) = default;
 };
 
+// The invoice id is derived from the idempotency key (workflow_id,
+// shipment_id): a repeated create, on any replica, after any crash, lands on
+// the same id, hence the same actor and the same row. A UUID (version 8,
+// from SHA-256), so it fits the uuid column and reveals nothing useful.
+invoice_id derive_invoice_id(std::string_view workflow_id, std::string_view shipment_id);
+
+// Canonical lower-case 8-4-4-4-12 form, as derive_invoice_id makes them.
+bool is_canonical_uuid(std::string_view s) noexcept;
+
 } // namespace billing

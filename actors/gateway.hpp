@@ -1,0 +1,50 @@
+#pragma once
+// billing_api for the edges: turns each call into actor messages and each
+// answer into one callback. Called on io threads, it never blocks: the call
+// is handed to a small pool of worker actors that issue the requests
+// (event-based, non-blocking) and run the callback with the reply. The
+// number of calls in flight is bounded; past the bound they are answered
+// `overloaded` at once.
+
+#include "actors/context.hpp"
+#include "actors/registry.hpp"
+#include "protocol/api.hpp"
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+namespace billing {
+
+class actor_gateway final : public billing_api {
+public:
+  // `ready` reports whether the database is reachable (for /readyz).
+  actor_gateway(caf::actor_system& sys, context_ptr ctx, const invoice_registry& registry,
+                std::function<bool()> ready, size_t workers);
+  ~actor_gateway() override;
+
+  void create_invoice(create_invoice_request req, callback<invoice_result> done) override;
+  void get_invoice(invoice_id id, callback<invoice_result> done) override;
+  void list_invoices(invoice_filter filter, callback<list_result> done) override;
+  void cancel_invoice(invoice_id id, callback<invoice_result> done) override;
+  void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) override;
+  bool ready() const override { return ready_(); }
+
+  size_t in_flight() const { return in_flight_->load(std::memory_order_relaxed); }
+
+private:
+  using job = std::function<void(caf::event_based_actor*)>;
+  // Runs `fn` on a worker actor unless the bound is reached; `done` is
+  // wrapped so the in-flight count drops when it is called.
+  template <class T>
+  void submit(callback<T> done, std::function<void(caf::event_based_actor*, callback<T>)> fn);
+
+  context_ptr ctx_;
+  const invoice_registry& registry_;
+  std::function<bool()> ready_;
+  std::vector<caf::actor> workers_;
+  std::atomic<size_t> next_{0};
+  std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+};
+
+} // namespace billing

@@ -1,0 +1,464 @@
+#include "actors/invoice_actor.hpp"
+
+#include "protocol/json_codec.hpp"
+#include "protocol/state_machine.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+namespace billing {
+
+namespace {
+
+struct invoice_state {
+  static inline const char* name = "invoice";
+  invoice_id id;
+  context_ptr ctx;
+  registry_actor shard;
+  bool loaded = false;
+  std::optional<stored_invoice> current; // nullopt: no such invoice (yet)
+  bool busy = false;
+  std::deque<std::function<void()>> queue; // requests waiting their turn
+  uint64_t handled = 0;                    // requests received from the shard
+  uint64_t idle_generation = 0;
+};
+
+using self_ptr = invoice_actor::stateful_pointer<invoice_state>;
+
+failure failure_from(const caf::error& err) {
+  return fail(billing_errc::unavailable, "internal request failed: " + caf::to_string(err));
+}
+
+failure failure_from(write_status s) {
+  if (s == write_status::overloaded)
+    return fail(billing_errc::overloaded, "too many writes waiting for the database");
+  return fail(billing_errc::unavailable, "the database is unavailable");
+}
+
+invoice_view view_of(const stored_invoice& s) {
+  return invoice_view{s.inv, {}, false};
+}
+
+class invoice_logic {
+public:
+  explicit invoice_logic(self_ptr self) : self_(self) {}
+
+  invoice_state& st() { return self_->state; }
+  const actor_settings& settings() { return st().ctx->settings; }
+  unix_seconds now() { return st().ctx->clock(); }
+
+  // Queues `op`; it runs when every earlier request has finished.
+  void enqueue(std::function<void()> op) {
+    ++st().handled;
+    st().queue.push_back(std::move(op));
+    pump();
+  }
+
+  void pump() {
+    if (st().busy || st().queue.empty())
+      return;
+    if (!st().loaded) {
+      load();
+      return;
+    }
+    st().busy = true;
+    auto op = std::move(st().queue.front());
+    st().queue.pop_front();
+    op();
+  }
+
+  // Every op calls this exactly once when it has answered its caller.
+  void finish() {
+    st().busy = false;
+    if (!st().queue.empty()) {
+      pump();
+      return;
+    }
+    auto gen = ++st().idle_generation;
+    self_->delayed_send(self_, settings().idle_timeout, idle_atom::value, gen);
+  }
+
+  void load() {
+    st().busy = true;
+    self_->request(st().ctx->reader, settings().request_timeout, load_atom::value, st().id)
+      .then(
+        [this](load_result& r) {
+          st().busy = false;
+          if (ok(r)) {
+            st().current = std::move(std::get<0>(r));
+            st().loaded = true;
+            pump();
+          } else {
+            fail_queue(std::get<failure>(r));
+          }
+        },
+        [this](caf::error& err) {
+          st().busy = false;
+          fail_queue(failure_from(err));
+        });
+  }
+
+  // Hydration failed: every waiting request learns why; the next one retries.
+  void fail_queue(const failure& f) {
+    spdlog::warn("invoice {}: cannot load ({}); {} queued requests answered {}", st().id.str(),
+                 f.message, st().queue.size(), to_string(f.code));
+    auto queue = std::move(st().queue);
+    st().queue.clear();
+    // Each op, run while unloaded, answers with the failure at once.
+    failed_load_ = f;
+    for (auto& op : queue) {
+      st().busy = true;
+      op();
+    }
+    failed_load_.reset();
+    st().busy = false;
+  }
+
+  // Writes `cmd`; on commit updates the state and calls `done(committed)`.
+  // A CAS conflict re-reads the invoice and calls `retry` (up to a bound).
+  void write(write_command cmd, std::function<void(write_status)> done) {
+    self_->request(st().ctx->writer, settings().request_timeout, write_atom::value, cmd)
+      .then(
+        [this, cmd, done](write_status s) {
+          if (s == write_status::committed && cmd.change)
+            st().current = cmd.change->next;
+          done(s);
+        },
+        [this, done](caf::error& err) {
+          spdlog::warn("invoice {}: write not confirmed: {}", st().id.str(), caf::to_string(err));
+          done(write_status::unavailable);
+        });
+  }
+
+  // Re-reads the invoice after a conflict, then runs `again`.
+  void reload_then(std::function<void()> again, std::function<void(failure)> give_up) {
+    self_->request(st().ctx->reader, settings().request_timeout, load_atom::value, st().id)
+      .then(
+        [this, again, give_up](load_result& r) {
+          if (!ok(r))
+            return give_up(std::get<failure>(r));
+          st().current = std::move(std::get<0>(r));
+          again();
+        },
+        [give_up](caf::error& err) { give_up(failure_from(err)); });
+  }
+
+  std::optional<failure> failed_load_;
+
+  // -- create ---------------------------------------------------------------
+
+  void create(create_invoice_request req, caf::typed_response_promise<invoice_result> rp,
+              int attempt = 0) {
+    if (failed_load_)
+      { rp.deliver(invoice_result{*failed_load_}); return; }
+    auto reply = [this, rp](invoice_result r) mutable {
+      rp.deliver(std::move(r));
+      finish();
+    };
+    if (st().current) {
+      auto& inv = st().current->inv;
+      if (inv.amount_cents != req.amount_cents || inv.currency != req.currency
+          || inv.user_id != req.user_id)
+        return reply(fail(billing_errc::conflict,
+                          "an invoice for this workflow_id and shipment_id exists with a "
+                          "different amount, currency or user",
+                          "amount_cents"));
+      if (inv.provider_intent_id.empty() && inv.status == invoice_status::pending)
+        return attach_intent(false, std::move(reply), attempt); // repair a crash between steps
+      return reply(view_with_secret(false));
+    }
+    auto t = now();
+    stored_invoice fresh;
+    auto& inv = fresh.inv;
+    inv.id = st().id;
+    inv.user_id = req.user_id;
+    inv.shipment_id = req.shipment_id;
+    inv.workflow_id = req.workflow_id;
+    inv.amount_cents = req.amount_cents;
+    inv.currency = req.currency;
+    inv.status = invoice_status::pending;
+    inv.version = 1;
+    inv.provider = settings().provider_name;
+    inv.created_at = t;
+    inv.updated_at = t;
+    inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
+    write_command cmd;
+    cmd.change = invoice_change{fresh, 0};
+    write(std::move(cmd), [this, req, rp, reply, attempt](write_status s) mutable {
+      if (s == write_status::committed) {
+        spdlog::info("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
+                     req.workflow_id, req.shipment_id, req.amount_cents, req.currency);
+        return attach_intent(true, std::move(reply), attempt);
+      }
+      if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+        return reload_then([this, req, rp, attempt] { create(req, rp, attempt + 1); },
+                           [reply](failure f) mutable { reply(std::move(f)); });
+      reply(failure_from(s));
+    });
+  }
+
+  // Asks the provider for the intent (idempotency key: the invoice id) and
+  // stores its id and sealed client secret.
+  void attach_intent(bool created, std::function<void(invoice_result)> reply, int attempt) {
+    auto& inv = st().current->inv;
+    intent_request ir{inv.id, inv.amount_cents, inv.currency, inv.workflow_id, inv.shipment_id};
+    self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, ir)
+      .then(
+        [this, created, reply, attempt](intent_result& r) mutable {
+          if (!ok(r)) {
+            auto f = std::get<failure>(r);
+            spdlog::warn("invoice {}: provider did not create the intent: {}", st().id.str(),
+                         f.message);
+            return reply(std::move(f));
+          }
+          auto& intent = std::get<intent_info>(r);
+          stored_invoice next = *st().current;
+          next.inv.provider_intent_id = intent.id;
+          next.inv.version += 1;
+          next.inv.updated_at = now();
+          next.sealed_client_secret = st().ctx->box->seal(intent.client_secret, next.inv.id.str());
+          write_command cmd;
+          cmd.change = invoice_change{next, st().current->inv.version};
+          write(std::move(cmd), [this, created, reply, attempt](write_status s) mutable {
+            if (s == write_status::committed)
+              return reply(view_with_secret(created));
+            if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+              return reload_then(
+                [this, created, reply, attempt]() mutable {
+                  if (st().current && st().current->inv.provider_intent_id.empty())
+                    return attach_intent(created, std::move(reply), attempt + 1);
+                  reply(view_with_secret(created));
+                },
+                [reply](failure f) mutable { reply(std::move(f)); });
+            reply(failure_from(s));
+          });
+        },
+        [this, reply](caf::error& err) mutable {
+          spdlog::warn("invoice {}: provider unreachable: {}", st().id.str(), caf::to_string(err));
+          reply(fail(billing_errc::provider_error, "the payment provider did not answer"));
+        });
+  }
+
+  invoice_result view_with_secret(bool created) {
+    auto v = view_of(*st().current);
+    v.created = created;
+    if (!st().current->sealed_client_secret.empty()) {
+      auto secret = st().ctx->box->open(st().current->sealed_client_secret, st().id.str());
+      if (!secret)
+        return fail(billing_errc::internal,
+                    "the stored client secret does not open with the configured key");
+      v.client_secret = std::move(*secret);
+    }
+    return v;
+  }
+
+  // -- read ---------------------------------------------------------------
+
+  void get(caf::typed_response_promise<invoice_result> rp) {
+    if (failed_load_)
+      { rp.deliver(invoice_result{*failed_load_}); return; }
+    if (!st().current)
+      rp.deliver(invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+    else
+      rp.deliver(invoice_result{view_of(*st().current)});
+    finish();
+  }
+
+  // -- transitions ----------------------------------------------------------
+
+  // Applies `ev` and writes the result with its event row and outbox row.
+  // `record` is false for internal commands (cancel, expiry): no event row.
+  void transition(invoice_event ev, std::string type, bool record,
+                  std::function<void(webhook_result)> reply, int attempt = 0) {
+    auto t = now();
+    write_command cmd;
+    if (!st().current) {
+      // Only provider events reach an unknown invoice id: record and ignore.
+      cmd.event = webhook_record{ev.id, type, invoice_id{}, outcome::ignored_unknown_invoice, t};
+      return write(std::move(cmd), [this, ev, reply](write_status s) mutable {
+        if (s == write_status::committed || s == write_status::duplicate_event) {
+          spdlog::info("event {}: no invoice {}; ignored", ev.id.str(), st().id.str());
+          return reply(webhook_reply{s == write_status::committed ? outcome::ignored_unknown_invoice
+                                                                  : outcome::ignored_duplicate,
+                                     {}, std::nullopt});
+        }
+        reply(failure_from(s));
+      });
+    }
+    auto d = apply(st().current->inv, ev, t);
+    if (record)
+      cmd.event = webhook_record{ev.id, type, st().id, d.result, t};
+    if (d.result == outcome::applied) {
+      stored_invoice next = *st().current;
+      next.inv = d.next;
+      next.inv.version = st().current->inv.version + 1;
+      cmd.change = invoice_change{next, st().current->inv.version};
+      cmd.signal = outbox_record{st().id, std::string{default_signal_name(*d.signal)},
+                                 signal_payload(next.inv, ev.created != 0 ? ev.created : t), t};
+    }
+    if (!cmd.event && !cmd.change) // an internal command that changes nothing
+      return reply(webhook_reply{d.result, st().id, st().current->inv.status});
+    write(std::move(cmd), [this, ev, type, record, reply, attempt, d](write_status s) mutable {
+      switch (s) {
+        case write_status::committed:
+          if (d.result == outcome::applied)
+            spdlog::info("invoice {}: {} (event {})", st().id.str(), d.reason, ev.id.str());
+          else
+            spdlog::info("invoice {}: {} ({})", st().id.str(), d.reason, to_string(d.result));
+          return reply(webhook_reply{d.result, st().id, st().current->inv.status});
+        case write_status::duplicate_event:
+          return reply(webhook_reply{outcome::ignored_duplicate, st().id, st().current->inv.status});
+        case write_status::version_conflict:
+          if (attempt < settings().max_conflict_retries)
+            return reload_then(
+              [this, ev, type, record, reply, attempt]() mutable {
+                transition(ev, type, record, std::move(reply), attempt + 1);
+              },
+              [reply](failure f) mutable { reply(std::move(f)); });
+          return reply(fail(billing_errc::conflict, "the invoice kept changing; retry"));
+        case write_status::unavailable:
+        case write_status::overloaded:
+          return reply(failure_from(s));
+      }
+    });
+  }
+
+  void on_event(incoming_event in, caf::typed_response_promise<webhook_result> rp) {
+    if (failed_load_)
+      { rp.deliver(webhook_result{*failed_load_}); return; }
+    transition(in.ev, in.type, true, [this, rp](webhook_result r) mutable {
+      rp.deliver(std::move(r));
+      finish();
+    });
+  }
+
+  // Cancel (by API) and expiry both ask the provider to cancel first: if it
+  // says the payment already succeeded, the invoice becomes PAID instead.
+  void cancel_at_provider_then(event_kind kind, std::function<void(webhook_result)> reply) {
+    auto& inv = st().current->inv;
+    bool cancellable = inv.status == invoice_status::pending || inv.status == invoice_status::failed;
+    if (!cancellable || inv.provider_intent_id.empty()) {
+      invoice_event ev;
+      ev.kind = kind;
+      return transition(ev, {}, false, std::move(reply));
+    }
+    self_->request(st().ctx->provider, settings().request_timeout, cancel_atom::value,
+                   inv.provider_intent_id, inv.id)
+      .then(
+        [this, kind, reply](intent_result& r) mutable {
+          if (!ok(r)) {
+            auto f = std::get<failure>(r);
+            spdlog::warn("invoice {}: provider did not cancel: {}", st().id.str(), f.message);
+            return reply(std::move(f));
+          }
+          invoice_event ev;
+          ev.kind = kind;
+          auto& info = std::get<intent_info>(r);
+          if (info.status == "succeeded") {
+            spdlog::warn("invoice {}: cancel raced a successful payment; marking PAID",
+                         st().id.str());
+            ev.kind = event_kind::payment_succeeded;
+            ev.intent = info.id;
+          }
+          transition(ev, {}, false, std::move(reply));
+        },
+        [this, reply](caf::error& err) mutable {
+          spdlog::warn("invoice {}: provider unreachable: {}", st().id.str(), caf::to_string(err));
+          reply(fail(billing_errc::provider_error, "the payment provider did not answer"));
+        });
+  }
+
+  void cancel(caf::typed_response_promise<invoice_result> rp) {
+    if (failed_load_)
+      { rp.deliver(invoice_result{*failed_load_}); return; }
+    auto reply = [this, rp](invoice_result r) mutable {
+      rp.deliver(std::move(r));
+      finish();
+    };
+    if (!st().current)
+      return reply(fail(billing_errc::not_found, "no invoice with this id"));
+    cancel_at_provider_then(event_kind::cancel_requested, [this, reply](webhook_result r) mutable {
+      if (!ok(r))
+        return reply(std::get<failure>(r));
+      auto& w = std::get<webhook_reply>(r);
+      if (w.result == outcome::rejected_invalid_state || w.status != invoice_status::cancelled)
+        return reply(fail(billing_errc::invalid_state,
+                          "the invoice is " + std::string{to_string(st().current->inv.status)}
+                            + " and can no longer be cancelled"));
+      reply(view_of(*st().current));
+    });
+  }
+
+  void expire(caf::typed_response_promise<webhook_result> rp) {
+    if (failed_load_)
+      { rp.deliver(webhook_result{*failed_load_}); return; }
+    auto reply = [this, rp](webhook_result r) mutable {
+      rp.deliver(std::move(r));
+      finish();
+    };
+    if (!st().current)
+      return reply(webhook_reply{outcome::ignored_unknown_invoice, st().id, std::nullopt});
+    if (st().current->inv.expires_at > now())
+      return reply(webhook_reply{outcome::ignored_no_effect, st().id, st().current->inv.status});
+    cancel_at_provider_then(event_kind::expired, std::move(reply));
+  }
+
+private:
+  self_ptr self_;
+};
+
+invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context_ptr ctx,
+                                           registry_actor shard) {
+  self->state.id = std::move(id);
+  self->state.ctx = std::move(ctx);
+  self->state.shard = std::move(shard);
+  auto logic = std::make_shared<invoice_logic>(self);
+  return {
+    [self, logic](create_atom, create_invoice_request& req) {
+      auto rp = self->make_response_promise<invoice_result>();
+      logic->enqueue([logic, req = std::move(req), rp] { logic->create(req, rp); });
+      return rp;
+    },
+    [self, logic](get_atom) {
+      auto rp = self->make_response_promise<invoice_result>();
+      logic->enqueue([logic, rp] { logic->get(rp); });
+      return rp;
+    },
+    [self, logic](cancel_atom) {
+      auto rp = self->make_response_promise<invoice_result>();
+      logic->enqueue([logic, rp] { logic->cancel(rp); });
+      return rp;
+    },
+    [self, logic](event_atom, incoming_event& in) {
+      auto rp = self->make_response_promise<webhook_result>();
+      logic->enqueue([logic, in = std::move(in), rp] { logic->on_event(in, rp); });
+      return rp;
+    },
+    [self, logic](expire_atom) {
+      auto rp = self->make_response_promise<webhook_result>();
+      logic->enqueue([logic, rp] { logic->expire(rp); });
+      return rp;
+    },
+    [self](idle_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (generation == st.idle_generation && !st.busy && st.queue.empty())
+        self->send(st.shard, idle_atom::value, st.id, st.handled);
+    },
+    [self](stop_atom) {
+      // The shard routes nothing more here after sending stop, and it only
+      // does so when every routed request was handled.
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+invoice_actor spawn_invoice_actor(caf::actor_system& sys, invoice_id id, context_ptr ctx,
+                                  registry_actor shard) {
+  return sys.spawn(make_behavior, std::move(id), std::move(ctx), std::move(shard));
+}
+
+} // namespace billing

@@ -1,0 +1,16 @@
+#pragma once
+// One actor per live invoice. It serialises everything that happens to its
+// invoice: requests queue and run one at a time, each ending only after the
+// persistence actor confirmed its write. It holds the last committed state
+// (hydrated from the database on first use) and calls the pure state
+// machine; it knows nothing of HTTP or SQL. Owned by a registry shard,
+// which passivates it after `idle_timeout` without requests.
+
+#include "actors/context.hpp"
+
+namespace billing {
+
+invoice_actor spawn_invoice_actor(caf::actor_system& sys, invoice_id id, context_ptr ctx,
+                                  registry_actor shard);
+
+} // namespace billing

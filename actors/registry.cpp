@@ -1,0 +1,83 @@
+#include "actors/registry.hpp"
+
+#include "actors/invoice_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include <unordered_map>
+
+namespace billing {
+
+namespace {
+
+struct shard_state {
+  static inline const char* name = "registry-shard";
+  struct entry {
+    invoice_actor actor;
+    uint64_t routed = 0; // requests delegated to it
+  };
+  context_ptr ctx;
+  std::unordered_map<invoice_id, entry> actors;
+};
+
+using shard_ptr = registry_actor::stateful_pointer<shard_state>;
+
+registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx) {
+  self->state.ctx = std::move(ctx);
+  // The actor for `id`, spawned (and counted) on demand.
+  auto route = [self](const invoice_id& id) -> invoice_actor {
+    auto& st = self->state;
+    auto it = st.actors.find(id);
+    if (it == st.actors.end()) {
+      auto actor = spawn_invoice_actor(self->system(), id, st.ctx,
+                                       caf::actor_cast<registry_actor>(self));
+      self->link_to(actor); // stopping the shard stops its invoice actors
+      it = st.actors.emplace(id, shard_state::entry{std::move(actor), 0}).first;
+    }
+    ++it->second.routed;
+    return it->second.actor;
+  };
+  return {
+    [self, route](create_atom, const invoice_id& id, create_invoice_request& req) {
+      return self->delegate(route(id), create_atom::value, std::move(req));
+    },
+    [self, route](get_atom, const invoice_id& id) {
+      return self->delegate(route(id), get_atom::value);
+    },
+    [self, route](cancel_atom, const invoice_id& id) {
+      return self->delegate(route(id), cancel_atom::value);
+    },
+    [self, route](event_atom, const invoice_id& id, incoming_event& ev) {
+      return self->delegate(route(id), event_atom::value, std::move(ev));
+    },
+    [self, route](expire_atom, const invoice_id& id) {
+      return self->delegate(route(id), expire_atom::value);
+    },
+    [self](idle_atom, const invoice_id& id, uint64_t handled) {
+      auto& actors = self->state.actors;
+      auto it = actors.find(id);
+      // A request routed after the actor reported idle makes the report stale.
+      if (it == actors.end() || it->second.routed != handled)
+        return;
+      self->send(it->second.actor, stop_atom::value);
+      actors.erase(it);
+    },
+    [self](stats_atom) -> uint64_t { return self->state.actors.size(); },
+  };
+}
+
+} // namespace
+
+invoice_registry::invoice_registry(caf::actor_system& sys, context_ptr ctx, size_t shards) {
+  if (shards == 0)
+    shards = 1;
+  shards_.reserve(shards);
+  for (size_t i = 0; i < shards; ++i)
+    shards_.push_back(sys.spawn(shard_behavior, ctx));
+}
+
+const registry_actor& invoice_registry::shard_for(const invoice_id& id) const {
+  return shards_[std::hash<invoice_id>{}(id) % shards_.size()];
+}
+
+} // namespace billing

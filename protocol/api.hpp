@@ -1,0 +1,72 @@
+#pragma once
+// What billingd offers its callers, independent of transport. net/ edges
+// (HTTP, gRPC) translate requests into these calls and results into
+// statuses; actors/ implements billing_api.
+
+#include "protocol/errors.hpp"
+#include "protocol/invoice.hpp"
+#include "protocol/invoice_event.hpp"
+#include "protocol/records.hpp"
+#include "protocol/state_machine.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace billing {
+
+struct create_invoice_request {
+  std::string shipment_id;
+  std::string user_id;
+  std::string workflow_id;
+  int64_t amount_cents = 0;
+  std::string currency;                   // lower case ISO 4217
+  std::optional<int64_t> expires_in_seconds; // default from configuration
+};
+
+// An invoice as a caller sees it. `client_secret` is filled only in answers
+// to create (new or repeated), never in reads or lists.
+struct invoice_view {
+  invoice inv;
+  std::string client_secret;
+  bool created = false; // true when this call created it (HTTP 201)
+};
+
+// A provider event, routed and ready for the invoice actor.
+struct incoming_event {
+  invoice_event ev;
+  std::string type; // the provider's event type, e.g. "payment_intent.succeeded"
+  unix_seconds received_at = 0;
+};
+
+struct webhook_reply {
+  outcome result = outcome::applied;
+  invoice_id invoice; // empty when no invoice matched
+  std::optional<invoice_status> status; // the invoice's status afterwards
+};
+
+using invoice_result = result<invoice_view>;
+using webhook_result = result<webhook_reply>;
+
+template <class T>
+using callback = std::function<void(T)>;
+
+// Called by the edges on io threads: every call returns at once and answers
+// through the callback, exactly once, on an actor thread (the edge posts it
+// back to its connection). Implementations must never block.
+class billing_api {
+public:
+  virtual ~billing_api() = default;
+  virtual void create_invoice(create_invoice_request req, callback<invoice_result> done) = 0;
+  virtual void get_invoice(invoice_id id, callback<invoice_result> done) = 0;
+  virtual void list_invoices(invoice_filter filter, callback<list_result> done) = 0;
+  virtual void cancel_invoice(invoice_id id, callback<invoice_result> done) = 0;
+  // `invoice` from the event's metadata when present, else empty and the
+  // implementation routes by `ev.ev.intent`.
+  virtual void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) = 0;
+  // False while the database is unreachable.
+  virtual bool ready() const = 0;
+};
+
+} // namespace billing

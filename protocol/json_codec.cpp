@@ -1,0 +1,196 @@
+#include "protocol/json_codec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+namespace billing {
+
+namespace {
+
+using json = nlohmann::json;
+
+failure bad(std::string field, std::string message) {
+  return fail(billing_errc::invalid_argument, std::move(message), std::move(field));
+}
+
+// A required, non-empty, bounded string without control characters.
+result<std::string> id_field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null())
+    return bad(name, std::string{name} + " is required");
+  if (!it->is_string())
+    return bad(name, std::string{name} + " must be a string");
+  auto value = it->get<std::string>();
+  if (auto err = check_id(value, name))
+    return *err;
+  return value;
+}
+
+json invoice_json(const invoice& inv) {
+  json j = {
+    {"id", inv.id.str()},
+    {"shipment_id", inv.shipment_id},
+    {"user_id", inv.user_id},
+    {"workflow_id", inv.workflow_id},
+    {"amount_cents", inv.amount_cents},
+    {"currency", inv.currency},
+    {"status", to_string(inv.status)},
+    {"version", inv.version},
+    {"provider", inv.provider},
+    {"provider_intent_id", inv.provider_intent_id.empty() ? json(nullptr) : json(inv.provider_intent_id.str())},
+    {"created_at", rfc3339(inv.created_at)},
+    {"updated_at", rfc3339(inv.updated_at)},
+    {"expires_at", rfc3339(inv.expires_at)},
+    {"paid_at", inv.paid_at ? json(rfc3339(*inv.paid_at)) : json(nullptr)},
+  };
+  if (!inv.failure_code.empty() || !inv.failure_message.empty())
+    j["failure"] = {{"code", inv.failure_code}, {"message", inv.failure_message}};
+  return j;
+}
+
+} // namespace
+
+std::string_view to_string(billing_errc e) noexcept {
+  switch (e) {
+    case billing_errc::invalid_argument: return "invalid_argument";
+    case billing_errc::not_found: return "not_found";
+    case billing_errc::conflict: return "conflict";
+    case billing_errc::invalid_state: return "invalid_state";
+    case billing_errc::bad_signature: return "bad_signature";
+    case billing_errc::payload_too_large: return "payload_too_large";
+    case billing_errc::unavailable: return "unavailable";
+    case billing_errc::overloaded: return "overloaded";
+    case billing_errc::timeout: return "timeout";
+    case billing_errc::provider_error: return "provider_error";
+    case billing_errc::internal: return "internal";
+  }
+  return "internal";
+}
+
+std::optional<failure> check_id(std::string_view value, std::string_view field) {
+  std::string name{field};
+  if (value.empty())
+    return bad(name, name + " must not be empty");
+  if (value.size() > max_id_length)
+    return bad(name, name + " must be at most " + std::to_string(max_id_length) + " bytes");
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7f)
+      return bad(name, name + " must not contain control characters");
+  return std::nullopt;
+}
+
+result<create_invoice_request> parse_create_invoice(std::string_view body) {
+  auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded())
+    return bad("", "the body is not valid JSON");
+  if (!doc.is_object())
+    return bad("", "the body must be a JSON object");
+
+  create_invoice_request req;
+  for (auto [name, target] : {std::pair{"shipment_id", &req.shipment_id},
+                              std::pair{"user_id", &req.user_id},
+                              std::pair{"workflow_id", &req.workflow_id}}) {
+    auto v = id_field(doc, name);
+    if (!ok(v))
+      return std::get<failure>(v);
+    *target = std::move(std::get<std::string>(v));
+  }
+
+  auto amount = doc.find("amount_cents");
+  if (amount == doc.end() || amount->is_null())
+    return bad("amount_cents", "amount_cents is required");
+  if (!amount->is_number_integer())
+    return bad("amount_cents", "amount_cents must be an integer number of cents");
+  if (amount->is_number_unsigned() ? amount->get<uint64_t>() > uint64_t(max_amount_cents)
+                                   : (amount->get<int64_t>() <= 0 || amount->get<int64_t>() > max_amount_cents))
+    return bad("amount_cents", "amount_cents must be between 1 and " + std::to_string(max_amount_cents));
+  req.amount_cents = amount->get<int64_t>();
+  if (req.amount_cents <= 0)
+    return bad("amount_cents", "amount_cents must be between 1 and " + std::to_string(max_amount_cents));
+
+  auto currency = doc.find("currency");
+  if (currency == doc.end() || currency->is_null())
+    return bad("currency", "currency is required");
+  if (!currency->is_string())
+    return bad("currency", "currency must be a string");
+  auto code = currency->get<std::string>();
+  if (code.size() != 3)
+    return bad("currency", "currency must be a three-letter ISO 4217 code, e.g. \"usd\"");
+  for (auto& c : code) {
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (c < 'a' || c > 'z')
+      return bad("currency", "currency must be a three-letter ISO 4217 code, e.g. \"usd\"");
+  }
+  req.currency = std::move(code);
+
+  auto expires = doc.find("expires_in_seconds");
+  if (expires != doc.end() && !expires->is_null()) {
+    if (!expires->is_number_integer())
+      return bad("expires_in_seconds", "expires_in_seconds must be an integer");
+    bool in_range = !expires->is_number_unsigned()
+                      ? expires->get<int64_t>() >= min_expires_in_seconds
+                          && expires->get<int64_t>() <= max_expires_in_seconds
+                      : expires->get<uint64_t>() <= uint64_t(max_expires_in_seconds)
+                          && expires->get<uint64_t>() >= uint64_t(min_expires_in_seconds);
+    if (!in_range)
+      return bad("expires_in_seconds", "expires_in_seconds must be between "
+                                         + std::to_string(min_expires_in_seconds) + " and "
+                                         + std::to_string(max_expires_in_seconds));
+    req.expires_in_seconds = expires->get<int64_t>();
+  }
+  return req;
+}
+
+std::string to_json(const invoice_view& v) {
+  auto j = invoice_json(v.inv);
+  if (!v.client_secret.empty())
+    j["client_secret"] = v.client_secret;
+  return j.dump();
+}
+
+std::string to_json(const std::vector<invoice>& list) {
+  json items = json::array();
+  for (auto& inv : list)
+    items.push_back(invoice_json(inv));
+  return json{{"invoices", std::move(items)}}.dump();
+}
+
+std::string to_json(const webhook_reply& r) {
+  json j = {{"received", true}, {"outcome", to_string(r.result)}};
+  if (!r.invoice.empty())
+    j["invoice_id"] = r.invoice.str();
+  if (r.status)
+    j["status"] = to_string(*r.status);
+  return j.dump();
+}
+
+std::string to_json(const failure& f) {
+  json e = {{"code", to_string(f.code)}, {"message", f.message}};
+  if (!f.field.empty())
+    e["field"] = f.field;
+  return json{{"error", std::move(e)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string signal_payload(const invoice& inv, unix_seconds occurred_at) {
+  return json{
+    {"invoice_id", inv.id.str()},
+    {"status", to_string(inv.status)},
+    {"amount_cents", inv.amount_cents},
+    {"currency", inv.currency},
+    {"provider_intent_id", inv.provider_intent_id.str()},
+    {"occurred_at", rfc3339(occurred_at)},
+  }.dump();
+}
+
+std::string rfc3339(unix_seconds t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+} // namespace billing

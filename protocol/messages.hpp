@@ -1,0 +1,89 @@
+#pragma once
+// The actor vocabulary: atoms and typed interfaces through which actors/,
+// persistence/ and net/ meet. Only declarations live here.
+
+#include "protocol/api.hpp"
+#include "protocol/provider.hpp"
+#include "protocol/records.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace billing {
+
+// Atoms: at most 10 characters in CAF 0.17.
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using event_atom = caf::atom_constant<caf::atom("event")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using write_atom = caf::atom_constant<caf::atom("write")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using find_atom = caf::atom_constant<caf::atom("find")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using due_atom = caf::atom_constant<caf::atom("due")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using intent_atom = caf::atom_constant<caf::atom("intent")>;
+using health_atom = caf::atom_constant<caf::atom("health")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+// One invoice's lifecycle, serialised (actors/invoice_actor).
+using invoice_actor = caf::typed_actor<
+  caf::replies_to<create_atom, create_invoice_request>::with<invoice_result>,
+  caf::replies_to<get_atom>::with<invoice_result>,
+  caf::replies_to<cancel_atom>::with<invoice_result>,
+  caf::replies_to<event_atom, incoming_event>::with<webhook_result>,
+  caf::replies_to<expire_atom>::with<webhook_result>,
+  caf::reacts_to<idle_atom, uint64_t>, // its own passivation timer
+  caf::reacts_to<stop_atom>>;          // from its shard: passivate now
+
+// A registry shard: owns the invoice actors whose id hashes to it, spawns
+// them on demand and passivates idle ones (actors/registry).
+using registry_actor = caf::typed_actor<
+  caf::replies_to<create_atom, invoice_id, create_invoice_request>::with<invoice_result>,
+  caf::replies_to<get_atom, invoice_id>::with<invoice_result>,
+  caf::replies_to<cancel_atom, invoice_id>::with<invoice_result>,
+  caf::replies_to<event_atom, invoice_id, incoming_event>::with<webhook_result>,
+  caf::replies_to<expire_atom, invoice_id>::with<webhook_result>,
+  // From an invoice actor that has been idle after handling `handled` requests.
+  caf::reacts_to<idle_atom, invoice_id, uint64_t>,
+  caf::replies_to<stats_atom>::with<uint64_t>>; // live invoice actors
+
+// Group-committing writer (persistence/writer). Replies after COMMIT.
+using writer_actor = caf::typed_actor<
+  caf::replies_to<write_atom, write_command>::with<write_status>>;
+
+// Reads on their own connection, so they never wait behind a batch.
+using reader_actor = caf::typed_actor<
+  caf::replies_to<load_atom, invoice_id>::with<load_result>,
+  caf::replies_to<find_atom, intent_id>::with<find_result>,
+  caf::replies_to<list_atom, invoice_filter>::with<list_result>,
+  caf::replies_to<due_atom, unix_seconds, int32_t>::with<due_result>>;
+
+// The payment provider (net/simulated_provider, net/stripe_client).
+using provider_actor = caf::typed_actor<
+  caf::replies_to<create_atom, intent_request>::with<intent_result>,
+  caf::replies_to<cancel_atom, intent_id, invoice_id>::with<intent_result>>;
+
+} // namespace billing
+
+// Local-only messages: billingd does not send these over the network.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::create_invoice_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::invoice_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::incoming_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::webhook_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::write_command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::write_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::invoice_id)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::intent_id)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::invoice_filter)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::load_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::find_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::list_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::due_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::intent_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::intent_result)
