@@ -17,13 +17,16 @@ struct shard_state {
     uint64_t routed = 0; // requests delegated to it
   };
   context_ptr ctx;
+  std::shared_ptr<std::atomic<int64_t>> live;
   std::unordered_map<invoice_id, entry> actors;
 };
 
 using shard_ptr = registry_actor::stateful_pointer<shard_state>;
 
-registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx) {
+registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx,
+                                             std::shared_ptr<std::atomic<int64_t>> live) {
   self->state.ctx = std::move(ctx);
+  self->state.live = std::move(live);
   // The actor for `id`, spawned (and counted) on demand.
   auto route = [self](const invoice_id& id) -> invoice_actor {
     auto& st = self->state;
@@ -33,6 +36,7 @@ registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx) {
                                        caf::actor_cast<registry_actor>(self));
       self->link_to(actor); // stopping the shard stops its invoice actors
       it = st.actors.emplace(id, shard_state::entry{std::move(actor), 0}).first;
+      st.live->fetch_add(1, std::memory_order_relaxed);
     }
     ++it->second.routed;
     return it->second.actor;
@@ -61,6 +65,7 @@ registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx) {
         return;
       self->send(it->second.actor, stop_atom::value);
       actors.erase(it);
+      self->state.live->fetch_sub(1, std::memory_order_relaxed);
     },
     [self](stats_atom) -> uint64_t { return self->state.actors.size(); },
   };
@@ -73,7 +78,7 @@ invoice_registry::invoice_registry(caf::actor_system& sys, context_ptr ctx, size
     shards = 1;
   shards_.reserve(shards);
   for (size_t i = 0; i < shards; ++i)
-    shards_.push_back(sys.spawn(shard_behavior, ctx));
+    shards_.push_back(sys.spawn(shard_behavior, ctx, live_));
 }
 
 const registry_actor& invoice_registry::shard_for(const invoice_id& id) const {

@@ -9,6 +9,8 @@
 
 #include "actors/context.hpp"
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 namespace billing {
@@ -19,9 +21,12 @@ public:
 
   const registry_actor& shard_for(const invoice_id& id) const;
   const std::vector<registry_actor>& shards() const { return shards_; }
+  // Invoice actors alive in this process (for /metrics).
+  int64_t live_actors() const { return live_->load(std::memory_order_relaxed); }
 
 private:
   std::vector<registry_actor> shards_;
+  std::shared_ptr<std::atomic<int64_t>> live_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 } // namespace billing

@@ -1,0 +1,269 @@
+#include "app/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+#include <variant>
+
+namespace billing::app {
+
+namespace {
+
+enum class kind { text, integer, boolean, list };
+
+struct setting {
+  const char* name;
+  kind type;
+  const char* fallback; // default, as text
+  int64_t min = 0, max = 0; // integers only
+  bool secret = false;
+  const char* help;
+  std::function<void(config&, const std::string&, int64_t)> store;
+};
+
+template <class M>
+auto text(M config::*m) {
+  return [m](config& c, const std::string& v, int64_t) { c.*m = v; };
+}
+auto integer(int64_t config::*m) {
+  return [m](config& c, const std::string&, int64_t n) { c.*m = n; };
+}
+
+const std::vector<setting>& settings() {
+  static const std::vector<setting> table = {
+    {"database_url", kind::text, "", 0, 0, true,
+     "PostgreSQL URL, e.g. postgresql://billing@db:5432/billing (required)", text(&config::database_url)},
+    {"http_address", kind::text, "127.0.0.1", 0, 0, false, "address the HTTP edge listens on",
+     text(&config::http_address)},
+    {"http_port", kind::integer, "8080", 0, 65535, false, "HTTP port (0: any free port)",
+     integer(&config::http_port)},
+    {"io_threads", kind::integer, "1", 1, 64, false, "asio threads for HTTP", integer(&config::io_threads)},
+    {"scheduler_threads", kind::integer, "0", 0, 256, false,
+     "CAF scheduler threads (0: one per core)", integer(&config::scheduler_threads)},
+    {"provider", kind::text, "simulated", 0, 0, false,
+     "payment provider: simulated (no Stripe account needed)", text(&config::provider)},
+    {"webhook_secrets", kind::list, "", 0, 0, true,
+     "comma-separated Stripe endpoint secrets (whsec_...), several during rotation (required)",
+     [](config& c, const std::string& v, int64_t) {
+       c.webhook_secrets.clear();
+       std::stringstream in{v};
+       for (std::string s; std::getline(in, s, ',');)
+         if (!s.empty())
+           c.webhook_secrets.push_back(s);
+     }},
+    {"webhook_tolerance_seconds", kind::integer, "300", 1, 86'400, false,
+     "reject webhooks signed longer ago than this", integer(&config::webhook_tolerance_seconds)},
+    {"secret_key", kind::text, "", 0, 0, true,
+     "64 hex characters (32 bytes) sealing client secrets at rest (required)", text(&config::secret_key)},
+    {"invoice_expiry_seconds", kind::integer, "86400", 60, 30 * 86'400, false,
+     "default invoice lifetime before it is cancelled", integer(&config::invoice_expiry_seconds)},
+    {"idle_timeout_seconds", kind::integer, "60", 1, 86'400, false,
+     "passivate an invoice actor idle this long", integer(&config::idle_timeout_seconds)},
+    {"sweep_interval_seconds", kind::integer, "5", 1, 3'600, false,
+     "how often the expiry sweeper looks for due invoices", integer(&config::sweep_interval_seconds)},
+    {"batch_max", kind::integer, "256", 1, 10'000, false, "most commands in one group commit",
+     integer(&config::batch_max)},
+    {"pending_max", kind::integer, "10000", 1, 1'000'000, false,
+     "most commands waiting for a commit; more are answered 503", integer(&config::pending_max)},
+    {"max_in_flight", kind::integer, "20000", 1, 1'000'000, false,
+     "most API calls in flight; more are answered 503", integer(&config::max_in_flight)},
+    {"body_limit_bytes", kind::integer, "1048576", 1'024, 64 << 20, false,
+     "largest request body accepted (413 beyond)", integer(&config::body_limit_bytes)},
+    {"max_connections", kind::integer, "10000", 1, 1'000'000, false,
+     "most open HTTP connections (503 beyond)", integer(&config::max_connections)},
+    {"readers", kind::integer, "2", 1, 64, false, "database connections for reads",
+     integer(&config::readers)},
+    {"registry_shards", kind::integer, "0", 0, 1'024, false,
+     "registry shards (0: two per scheduler thread)", integer(&config::registry_shards)},
+    {"request_timeout_ms", kind::integer, "10000", 10, 600'000, false,
+     "timeout of a request between actors", integer(&config::request_timeout_ms)},
+    {"log_level", kind::text, "info", 0, 0, false, "trace, debug, info, warn, error",
+     text(&config::log_level)},
+    {"migrate_on_start", kind::boolean, "false", 0, 0, false,
+     "apply pending schema migrations when serve starts",
+     [](config& c, const std::string& v, int64_t) { c.migrate_on_start = v == "true" || v == "1"; }},
+    {"self_url", kind::text, "", 0, 0, false,
+     "base URL the simulator posts webhooks to (default http://127.0.0.1:<http_port>)",
+     text(&config::self_url)},
+  };
+  return table;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::optional<config_error> assign(config& c, std::map<std::string, bool>& seen,
+                                   const std::string& name, std::string value,
+                                   const std::string& source) {
+  bool from_file = false;
+  std::string key = name;
+  if (key.size() > 5 && key.ends_with("_file")) {
+    key = key.substr(0, key.size() - 5);
+    from_file = true;
+  }
+  for (auto& s : settings()) {
+    if (key != s.name)
+      continue;
+    if (from_file) {
+      if (!s.secret)
+        break;
+      std::ifstream in{value};
+      if (!in)
+        return config_error{name + " (" + source + "): cannot read " + value};
+      std::stringstream buf;
+      buf << in.rdbuf();
+      value = trim(buf.str());
+    }
+    int64_t n = 0;
+    if (s.type == kind::integer) {
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || end != value.data() + value.size())
+        return config_error{key + " (" + source + "): not an integer"};
+      if (n < s.min || n > s.max)
+        return config_error{key + " (" + source + "): must be between " + std::to_string(s.min)
+                            + " and " + std::to_string(s.max)};
+    }
+    if (s.type == kind::boolean && value != "true" && value != "false" && value != "1" && value != "0")
+      return config_error{key + " (" + source + "): must be true or false"};
+    s.store(c, value, n);
+    seen[key] = true;
+    return std::nullopt;
+  }
+  return config_error{"unknown setting '" + name + "' (" + source + "); see billingd --help"};
+}
+
+} // namespace
+
+std::variant<config, config_error> load_config(const std::vector<std::string>& args,
+                                               const std::map<std::string, std::string>& env) {
+  config c;
+  std::map<std::string, bool> seen;
+  for (auto& s : settings())
+    if (auto err = assign(c, seen, s.name, s.fallback, "default"))
+      return *err;
+  seen.clear();
+
+  // The config file, if any, from --config=PATH or BILLING_CONFIG.
+  std::string file;
+  if (auto it = env.find("BILLING_CONFIG"); it != env.end())
+    file = it->second;
+  for (auto& a : args)
+    if (a.starts_with("--config="))
+      file = a.substr(9);
+  if (!file.empty()) {
+    std::ifstream in{file};
+    if (!in)
+      return config_error{"cannot read config file " + file};
+    std::string line;
+    for (int no = 1; std::getline(in, line); ++no) {
+      line = trim(line);
+      if (line.empty() || line[0] == '#')
+        continue;
+      auto eq = line.find('=');
+      if (eq == std::string::npos)
+        return config_error{file + ":" + std::to_string(no) + ": expected key = value"};
+      if (auto err = assign(c, seen, trim(line.substr(0, eq)), trim(line.substr(eq + 1)),
+                            file + ":" + std::to_string(no)))
+        return *err;
+    }
+  }
+  for (auto& s : settings()) {
+    for (std::string name : {std::string{s.name}, std::string{s.name} + "_file"}) {
+      auto var = "BILLING_" + upper(name);
+      if (auto it = env.find(var); it != env.end())
+        if (auto err = assign(c, seen, name, it->second, var))
+          return *err;
+    }
+  }
+  for (auto& a : args) {
+    if (!a.starts_with("--") || a.starts_with("--config="))
+      return config_error{"unexpected argument '" + a + "'; settings are --name=value"};
+    auto eq = a.find('=');
+    if (eq == std::string::npos)
+      return config_error{"'" + a + "': settings are --name=value"};
+    auto name = a.substr(2, eq - 2);
+    for (auto& ch : name)
+      if (ch == '-')
+        ch = '_';
+    if (auto err = assign(c, seen, name, a.substr(eq + 1), "command line"))
+      return *err;
+  }
+
+  if (c.database_url.empty())
+    return config_error{"database_url is required (BILLING_DATABASE_URL)"};
+  if (c.webhook_secrets.empty())
+    return config_error{"webhook_secrets is required (BILLING_WEBHOOK_SECRETS or BILLING_WEBHOOK_SECRETS_FILE)"};
+  if (c.secret_key.empty())
+    return config_error{"secret_key is required (BILLING_SECRET_KEY or BILLING_SECRET_KEY_FILE): 64 hex characters"};
+  if (c.provider != "simulated")
+    return config_error{"provider '" + c.provider + "' is not available in this build; use simulated"};
+  if (c.scheduler_threads == 0)
+    c.scheduler_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (c.registry_shards == 0)
+    c.registry_shards = 2 * c.scheduler_threads;
+  if (c.self_url.empty())
+    c.self_url = "http://127.0.0.1:" + std::to_string(c.http_port);
+  return c;
+}
+
+std::string describe(const config& c) {
+  std::ostringstream out;
+  auto line = [&](const char* name, const std::string& value) { out << name << " = " << value << '\n'; };
+  auto redact = [](const std::string& s) { return s.empty() ? std::string{"(unset)"} : std::string{"(redacted)"}; };
+  // A URL's password is a secret; the rest helps debugging.
+  auto url = c.database_url;
+  if (auto at = url.find('@'); at != std::string::npos)
+    if (auto colon = url.find(':', url.find("://") + 3); colon != std::string::npos && colon < at)
+      url = url.substr(0, colon + 1) + "***" + url.substr(at);
+  line("database_url", url);
+  line("http_address", c.http_address);
+  line("http_port", std::to_string(c.http_port));
+  line("io_threads", std::to_string(c.io_threads));
+  line("scheduler_threads", std::to_string(c.scheduler_threads));
+  line("provider", c.provider);
+  line("webhook_secrets", std::to_string(c.webhook_secrets.size()) + " configured " + redact("x"));
+  line("webhook_tolerance_seconds", std::to_string(c.webhook_tolerance_seconds));
+  line("secret_key", redact(c.secret_key));
+  line("invoice_expiry_seconds", std::to_string(c.invoice_expiry_seconds));
+  line("idle_timeout_seconds", std::to_string(c.idle_timeout_seconds));
+  line("sweep_interval_seconds", std::to_string(c.sweep_interval_seconds));
+  line("batch_max", std::to_string(c.batch_max));
+  line("pending_max", std::to_string(c.pending_max));
+  line("max_in_flight", std::to_string(c.max_in_flight));
+  line("body_limit_bytes", std::to_string(c.body_limit_bytes));
+  line("max_connections", std::to_string(c.max_connections));
+  line("readers", std::to_string(c.readers));
+  line("registry_shards", std::to_string(c.registry_shards));
+  line("request_timeout_ms", std::to_string(c.request_timeout_ms));
+  line("log_level", c.log_level);
+  line("migrate_on_start", c.migrate_on_start ? "true" : "false");
+  line("self_url", c.self_url);
+  return out.str();
+}
+
+std::string settings_help() {
+  std::ostringstream out;
+  for (auto& s : settings()) {
+    out << "  --" << s.name << "  (BILLING_" << upper(s.name) << (s.secret ? ", or _FILE" : "")
+        << ")  " << s.help;
+    if (*s.fallback)
+      out << " [default " << s.fallback << "]";
+    out << '\n';
+  }
+  return out.str();
+}
+
+} // namespace billing::app

@@ -1,0 +1,57 @@
+#pragma once
+// billingd's configuration, declared once: every setting has a name, a
+// default, bounds and one line of description in config.cpp. Sources, later
+// ones winning: defaults, a config file (`key = value` lines, --config or
+// BILLING_CONFIG), BILLING_<NAME> environment variables, --name=value on the
+// command line. Secrets may come from files (<name>_file). `billingd config`
+// prints the effective configuration with secrets redacted.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace billing::app {
+
+struct config {
+  std::string database_url;
+  std::string http_address;
+  int64_t http_port = 0;
+  int64_t io_threads = 0;
+  int64_t scheduler_threads = 0;
+  std::string provider;
+  std::vector<std::string> webhook_secrets;
+  int64_t webhook_tolerance_seconds = 0;
+  std::string secret_key; // 64 hex characters: seals client secrets
+  int64_t invoice_expiry_seconds = 0;
+  int64_t idle_timeout_seconds = 0;
+  int64_t sweep_interval_seconds = 0;
+  int64_t batch_max = 0;
+  int64_t pending_max = 0;
+  int64_t max_in_flight = 0;
+  int64_t body_limit_bytes = 0;
+  int64_t max_connections = 0;
+  int64_t readers = 0;
+  int64_t registry_shards = 0;
+  int64_t request_timeout_ms = 0;
+  std::string log_level;
+  bool migrate_on_start = false;
+  std::string self_url; // where the simulator delivers webhooks
+};
+
+struct config_error {
+  std::string message; // names the setting and the source; never the secret
+};
+
+// argv without the subcommand. env: the process environment.
+std::variant<config, config_error> load_config(const std::vector<std::string>& args,
+                                               const std::map<std::string, std::string>& env);
+
+// One line per setting, secrets redacted.
+std::string describe(const config& c);
+// The table of settings for --help.
+std::string settings_help();
+
+} // namespace billing::app

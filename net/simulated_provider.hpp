@@ -1,0 +1,15 @@
+#pragma once
+// The `simulated` payment provider: for demos and load tests without a
+// Stripe account. Intents are derived from the idempotency key (the
+// invoice id), so a retry gets the same intent back, as with Stripe, and
+// the provider keeps no state. Payments happen through the simulator
+// route (net/simulator), which delivers signed webhooks to /webhook.
+// Runs on CAF's scheduler: it never blocks.
+
+#include "protocol/messages.hpp"
+
+namespace billing {
+
+provider_actor spawn_simulated_provider(caf::actor_system& sys);
+
+} // namespace billing

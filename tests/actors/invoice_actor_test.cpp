@@ -1,0 +1,278 @@
+// The actor tier: a real actor system, the real registry and invoice
+// actors, the simulated provider, and an in-memory store.
+
+#include "actors/gateway.hpp"
+#include "actors/registry.hpp"
+#include "actors/sweeper.hpp"
+#include "net/simulated_provider.hpp"
+#include "fake_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <thread>
+
+using namespace billing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<test::fake_db> db = std::make_shared<test::fake_db>();
+  std::shared_ptr<std::atomic<unix_seconds>> now = std::make_shared<std::atomic<unix_seconds>>(1'700'000'000);
+  std::shared_ptr<actor_context> ctx = std::make_shared<actor_context>();
+  std::unique_ptr<invoice_registry> registry;
+  std::unique_ptr<actor_gateway> gateway;
+
+  explicit fixture(std::chrono::seconds idle = 60s) {
+    cfg.set("scheduler.max-threads", size_t{2});
+    sys = std::make_unique<caf::actor_system>(cfg);
+    ctx->settings.idle_timeout = idle;
+    ctx->settings.request_timeout = 5'000ms;
+    ctx->writer = sys->spawn(test::fake_writer, db);
+    ctx->reader = sys->spawn(test::fake_reader, db);
+    ctx->provider = spawn_simulated_provider(*sys);
+    ctx->box = std::make_shared<secret_box>(secret_box::key_type{1, 2, 3});
+    ctx->clock = [n = now] { return n->load(); };
+    registry = std::make_unique<invoice_registry>(*sys, ctx, 4);
+    gateway = std::make_unique<actor_gateway>(*sys, ctx, *registry, [] { return true; }, 2);
+  }
+
+  ~fixture() {
+    gateway.reset();
+    for (auto& s : registry->shards())
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->writer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->reader, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->provider, caf::exit_reason::user_shutdown);
+    ctx.reset();
+    registry.reset();
+  }
+
+  // Calls an async API and waits for its answer (tests only).
+  template <class T, class F>
+  T wait(F call) {
+    std::promise<T> p;
+    auto f = p.get_future();
+    call([&p](T r) { p.set_value(std::move(r)); });
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    return f.get();
+  }
+
+  invoice_result create(create_invoice_request req) {
+    return wait<invoice_result>([&](auto cb) { gateway->create_invoice(req, cb); });
+  }
+  invoice_result get(const invoice_id& id) {
+    return wait<invoice_result>([&](auto cb) { gateway->get_invoice(id, cb); });
+  }
+  webhook_result event(const invoice_id& id, event_kind kind, const std::string& evt,
+                       unix_seconds created, int64_t amount = 12'500) {
+    incoming_event in;
+    in.ev.kind = kind;
+    in.ev.id = event_id{evt};
+    in.ev.created = created;
+    in.ev.amount_cents = amount;
+    in.ev.currency = "usd";
+    in.type = "payment_intent.test";
+    in.received_at = now->load();
+    return wait<webhook_result>([&](auto cb) { gateway->handle_event(id, in, cb); });
+  }
+};
+
+create_invoice_request request(std::string shipment = "shp_1", int64_t amount = 12'500) {
+  return create_invoice_request{std::move(shipment), "usr_1", "wf_1", amount, "usd", std::nullopt};
+}
+
+} // namespace
+
+TEST_CASE("create is idempotent on (workflow_id, shipment_id)", "[actors]") {
+  fixture f;
+  auto first = f.create(request());
+  REQUIRE(ok(first));
+  auto& v = std::get<invoice_view>(first);
+  CHECK(v.created);
+  CHECK(v.inv.status == invoice_status::pending);
+  CHECK(v.inv.id == derive_invoice_id("wf_1", "shp_1"));
+  CHECK(v.inv.provider_intent_id.str().starts_with("pi_sim_"));
+  CHECK(v.client_secret.starts_with(v.inv.provider_intent_id.str() + "_secret_"));
+  // The database holds the secret only sealed.
+  {
+    std::lock_guard lock{f.db->mtx};
+    auto& stored = f.db->invoices.at(v.inv.id.str());
+    CHECK_FALSE(stored.sealed_client_secret.empty());
+    CHECK(stored.sealed_client_secret.find(v.client_secret) == std::string::npos);
+  }
+
+  auto again = f.create(request());
+  REQUIRE(ok(again));
+  CHECK_FALSE(std::get<invoice_view>(again).created);
+  CHECK(std::get<invoice_view>(again).client_secret == v.client_secret);
+  CHECK(std::get<invoice_view>(again).inv.version == v.inv.version);
+
+  auto different = f.create(request("shp_1", 999));
+  REQUIRE_FALSE(ok(different));
+  CHECK(std::get<failure>(different).code == billing_errc::conflict);
+
+  auto read = f.get(v.inv.id);
+  REQUIRE(ok(read));
+  CHECK(std::get<invoice_view>(read).client_secret.empty()); // reads never expose it
+}
+
+TEST_CASE("events move the invoice once and write one outbox row per transition", "[actors]") {
+  fixture f;
+  auto created = f.create(request());
+  REQUIRE(ok(created));
+  auto id = std::get<invoice_view>(created).inv.id;
+  auto t = f.now->load();
+
+  auto failed = f.event(id, event_kind::payment_failed, "evt_1", t + 1);
+  REQUIRE(ok(failed));
+  CHECK(std::get<webhook_reply>(failed).result == outcome::applied);
+  CHECK(std::get<webhook_reply>(failed).status == invoice_status::failed);
+
+  auto dup = f.event(id, event_kind::payment_failed, "evt_1", t + 1);
+  REQUIRE(ok(dup));
+  CHECK(std::get<webhook_reply>(dup).result == outcome::ignored_duplicate);
+
+  auto paid = f.event(id, event_kind::payment_succeeded, "evt_2", t + 2);
+  REQUIRE(ok(paid));
+  CHECK(std::get<webhook_reply>(paid).status == invoice_status::paid);
+
+  auto late = f.event(id, event_kind::payment_failed, "evt_0", t);
+  REQUIRE(ok(late));
+  CHECK(std::get<webhook_reply>(late).result == outcome::ignored_stale);
+
+  auto mismatch = f.event(id, event_kind::refunded, "evt_3", t + 3, 1);
+  REQUIRE(ok(mismatch));
+  CHECK(std::get<webhook_reply>(mismatch).result == outcome::rejected_mismatch);
+
+  std::lock_guard lock{f.db->mtx};
+  REQUIRE(f.db->outbox.size() == 2);
+  CHECK(f.db->outbox[0].signal == "PaymentFailed");
+  CHECK(f.db->outbox[1].signal == "PaymentConfirmed");
+  CHECK(f.db->outbox[1].payload.find("\"status\":\"PAID\"") != std::string::npos);
+  CHECK(f.db->events.size() == 4); // evt_0..evt_3, each once
+  CHECK(f.db->events.at("evt_3").result == outcome::rejected_mismatch);
+  CHECK(f.db->invoices.at(id.str()).inv.status == invoice_status::paid);
+}
+
+TEST_CASE("events for unknown invoices are recorded and acknowledged", "[actors]") {
+  fixture f;
+  auto unknown = derive_invoice_id("wf_x", "shp_x");
+  auto r = f.event(unknown, event_kind::payment_succeeded, "evt_u", f.now->load());
+  REQUIRE(ok(r));
+  CHECK(std::get<webhook_reply>(r).result == outcome::ignored_unknown_invoice);
+  auto by_intent = f.event(invoice_id{"42"}, event_kind::payment_succeeded, "evt_v", f.now->load());
+  REQUIRE(ok(by_intent));
+  CHECK(std::get<webhook_reply>(by_intent).result == outcome::ignored_unknown_invoice);
+  std::lock_guard lock{f.db->mtx};
+  CHECK(f.db->events.size() == 2);
+  CHECK(f.db->outbox.empty());
+}
+
+TEST_CASE("an unavailable database is reported, not hidden", "[actors]") {
+  fixture f;
+  auto created = f.create(request());
+  REQUIRE(ok(created));
+  auto id = std::get<invoice_view>(created).inv.id;
+  {
+    std::lock_guard lock{f.db->mtx};
+    f.db->down = true;
+  }
+  auto r = f.event(id, event_kind::payment_succeeded, "evt_1", f.now->load());
+  REQUIRE_FALSE(ok(r));
+  CHECK(std::get<failure>(r).code == billing_errc::unavailable);
+  {
+    std::lock_guard lock{f.db->mtx};
+    f.db->down = false;
+  }
+  auto retried = f.event(id, event_kind::payment_succeeded, "evt_1", f.now->load());
+  REQUIRE(ok(retried));
+  CHECK(std::get<webhook_reply>(retried).result == outcome::applied);
+}
+
+TEST_CASE("cancel goes through the provider and the state machine", "[actors]") {
+  fixture f;
+  auto id = std::get<invoice_view>(f.create(request())).inv.id;
+  auto cancelled = f.wait<invoice_result>([&](auto cb) { f.gateway->cancel_invoice(id, cb); });
+  REQUIRE(ok(cancelled));
+  CHECK(std::get<invoice_view>(cancelled).inv.status == invoice_status::cancelled);
+  auto again = f.wait<invoice_result>([&](auto cb) { f.gateway->cancel_invoice(id, cb); });
+  REQUIRE(ok(again)); // cancelling a cancelled invoice is idempotent
+
+  auto other = std::get<invoice_view>(f.create(request("shp_2"))).inv.id;
+  REQUIRE(ok(f.event(other, event_kind::payment_succeeded, "evt_p", f.now->load())));
+  auto refused = f.wait<invoice_result>([&](auto cb) { f.gateway->cancel_invoice(other, cb); });
+  REQUIRE_FALSE(ok(refused));
+  CHECK(std::get<failure>(refused).code == billing_errc::invalid_state);
+}
+
+TEST_CASE("the sweeper cancels invoices past expires_at", "[actors]") {
+  fixture f;
+  f.ctx->settings.sweep_interval = 1s;
+  auto due = std::get<invoice_view>(f.create(request("shp_due"))).inv.id;
+  auto req = request("shp_later");
+  req.expires_in_seconds = 7 * 86'400;
+  auto later = std::get<invoice_view>(f.create(req)).inv.id;
+  f.now->fetch_add(86'400 + 1);
+  auto sweeper = spawn_sweeper(*f.sys, f.ctx, *f.registry);
+  invoice_status status = invoice_status::pending;
+  for (int i = 0; i < 100 && status != invoice_status::cancelled; ++i) {
+    std::this_thread::sleep_for(50ms);
+    status = std::get<invoice_view>(f.get(due)).inv.status;
+  }
+  caf::anon_send_exit(sweeper, caf::exit_reason::user_shutdown);
+  CHECK(status == invoice_status::cancelled);
+  CHECK(std::get<invoice_view>(f.get(later)).inv.status == invoice_status::pending);
+  std::lock_guard lock{f.db->mtx};
+  REQUIRE(f.db->outbox.size() == 1);
+  CHECK(f.db->outbox[0].signal == "PaymentCancelled");
+}
+
+TEST_CASE("idle invoice actors passivate and come back from the store", "[actors]") {
+  fixture f{1s};
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(ok(f.create(request("shp_" + std::to_string(i)))));
+  CHECK(f.registry->live_actors() == 20);
+  for (int i = 0; i < 60 && f.registry->live_actors() > 0; ++i)
+    std::this_thread::sleep_for(100ms);
+  CHECK(f.registry->live_actors() == 0);
+  auto id = derive_invoice_id("wf_1", "shp_3");
+  auto back = f.get(id);
+  REQUIRE(ok(back));
+  CHECK(std::get<invoice_view>(back).inv.shipment_id == "shp_3");
+  CHECK(f.registry->live_actors() == 1);
+}
+
+TEST_CASE("concurrent requests for one invoice are serialised", "[actors]") {
+  fixture f;
+  auto id = std::get<invoice_view>(f.create(request())).inv.id;
+  std::vector<std::future<webhook_result>> results;
+  std::atomic<int> applied{0};
+  std::vector<std::promise<webhook_result>> promises(50);
+  for (int i = 0; i < 50; ++i) {
+    incoming_event in;
+    in.ev.kind = i % 2 ? event_kind::payment_failed : event_kind::payment_succeeded;
+    in.ev.id = event_id{"evt_c" + std::to_string(i % 10)}; // each id 5 times
+    in.ev.created = f.now->load() + i;
+    in.type = "payment_intent.test";
+    results.push_back(promises[static_cast<size_t>(i)].get_future());
+    f.gateway->handle_event(id, in, [&promises, i](webhook_result r) {
+      promises[static_cast<size_t>(i)].set_value(std::move(r));
+    });
+  }
+  int dups = 0;
+  for (auto& r : results) {
+    REQUIRE(r.wait_for(10s) == std::future_status::ready);
+    auto w = r.get();
+    REQUIRE(ok(w));
+    if (std::get<webhook_reply>(w).result == outcome::ignored_duplicate)
+      ++dups;
+  }
+  CHECK(dups == 40);
+  std::lock_guard lock{f.db->mtx};
+  CHECK(f.db->events.size() == 10);
+  CHECK(f.db->invoices.at(id.str()).inv.status == invoice_status::paid);
+}
