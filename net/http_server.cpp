@@ -1,0 +1,613 @@
+// Beast async server. One `session` per connection, all of its state touched
+// only on its strand (or, with one io thread, on that thread). Replies come
+// back through `responder`, which dispatches to the strand; they are written
+// in request order from a ring of `max_queued_per_connection` slots.
+#include "net/http_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace billing::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// Longest we keep reading (and discarding) after our FIN, so that the client
+// reads our last reply instead of a reset; and how much we discard.
+constexpr std::chrono::milliseconds linger_time{2000};
+constexpr size_t linger_bytes = 256 * 1024;
+// Concurrent 503-and-close connections; beyond, a connection is just closed.
+constexpr uint64_t max_rejecting = 1024;
+
+std::string error_body(std::string_view code, std::string_view message) {
+  std::string b;
+  b.reserve(40 + code.size() + message.size());
+  b.append(R"({"error":{"code":")").append(code).append(R"(","message":")").append(message).append("\"}}");
+  return b;
+}
+
+response error_response(http::status status, std::string_view code, std::string_view message) {
+  response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = error_body(code, message);
+  return res;
+}
+
+}  // namespace
+
+namespace detail {
+
+struct server_core {
+  server_core(server_config c, handler h)
+      : cfg(std::move(c)),
+        on_request(std::move(h)),
+        ioc(std::max(1, cfg.io_threads)),
+        accept_strand(asio::make_strand(ioc)),
+        acceptor(accept_strand),
+        accept_timer(accept_strand) {}
+
+  asio::any_io_executor connection_executor() {
+    if (cfg.io_threads > 1) return asio::make_strand(ioc);
+    return ioc.get_executor();
+  }
+
+  const server_config cfg;
+  const handler on_request;
+  asio::io_context ioc;
+  asio::strand<asio::io_context::executor_type> accept_strand;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_timer;
+  std::string overload_reply;  // complete raw 503 response
+
+  std::atomic<bool> draining{false};
+  // Responders pass this gate to reach the io_context; stop() closes it and
+  // waits for those inside before joining the threads.
+  std::atomic<bool> gate_closed{false};
+  std::atomic<uint32_t> posting{0};
+
+  std::atomic<uint64_t> accepted{0}, active{0}, requests{0}, rejected{0};
+  std::atomic<uint64_t> inflight{0};  // requests accepted, reply not yet written
+  std::atomic<uint64_t> rejecting{0};
+
+  std::mutex registry_mutex;
+  std::unordered_set<session*> registry;  // open sessions
+
+  // Keeps run() going while no operation is pending; reset by stop().
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+
+  std::vector<std::shared_ptr<session>> live_sessions();
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<server_core> core, tcp::socket&& socket)
+      : core_(std::move(core)), stream_(std::move(socket)) {
+    ring_.resize(std::max<size_t>(1, core_->cfg.max_queued_per_connection));
+    buffer_.reserve(4096);
+    std::lock_guard lock{core_->registry_mutex};
+    core_->registry.insert(this);
+  }
+
+  ~session() { release(); }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+  server_core& core() noexcept { return *core_; }
+
+  void start() {
+    asio::dispatch(executor(), [self = shared_from_this()] { self->read_loop(); });
+  }
+
+  // On the strand. Only the first reply for a sequence number counts.
+  void deliver(uint64_t seq, response&& res) {
+    if (closed_ || lingering_ || seq < head_ || seq >= tail_) return;
+    slot& s = at(seq);
+    if (s.ready) return;
+    res.version(s.version);
+    const bool handler_close =
+        res.find(http::field::connection) != res.end() && !res.keep_alive();
+    if (res.find(http::field::server) == res.end()) res.set(http::field::server, core_->cfg.server_name);
+    res.keep_alive(s.keep_alive && !handler_close && !draining_);
+    res.prepare_payload();
+    s.res = std::move(res);
+    s.ready = true;
+    maybe_write();
+  }
+
+  // On the strand (stop()): idle connections close now, busy ones after
+  // their replies.
+  void begin_drain() {
+    if (closed_ || draining_) return;
+    draining_ = true;
+    if (head_ == tail_ && !writing_) linger_close();
+  }
+
+  void force_close() { close(); }
+
+ private:
+  struct slot {
+    response res;
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool ready = false;
+  };
+  enum class parsed { complete, need_more, failed };
+
+  slot& at(uint64_t seq) { return ring_[seq % ring_.size()]; }
+
+  void read_loop() {
+    while (!closed_ && !no_more_reads_ && !reading_ && tail_ - head_ < ring_.size()) {
+      if (buffer_.size() > 0) {
+        const parsed p = parse_buffered();
+        if (p == parsed::complete) {
+          dispatch_request();
+          continue;
+        }
+        if (p == parsed::failed) return;
+      }
+      if (maybe_send_continue()) return;
+      // A request under way must be complete by its deadline; between
+      // requests the connection may idle (the first request must come soon).
+      if (parser_ && parser_->got_some())
+        stream_.expires_at(deadline_);
+      else
+        stream_.expires_after(fresh_ ? core_->cfg.read_timeout : core_->cfg.idle_timeout);
+      start_read();
+      return;
+    }
+  }
+
+  void start_read() {
+    reading_ = true;
+    // Header bytes accumulate (the parser needs them contiguous, bounded by
+    // header_limit); body bytes are copied out as they arrive.
+    const size_t want = std::clamp<size_t>(buffer_.capacity() - buffer_.size(), 2048, 65536);
+    stream_.async_read_some(buffer_.prepare(want),
+                            beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(error_code ec, size_t n) {
+    reading_ = false;
+    if (closed_) return;
+    if (lingering_) {
+      // Our FIN is out; swallow what the client still sends, then close.
+      if (ec && ec != asio::error::operation_aborted) return close();
+      discarded_ += n;
+      buffer_.clear();
+      if (discarded_ > linger_bytes || steady::now() >= linger_deadline_) return close();
+      return linger_read();
+    }
+    if (ec) {
+      if (ec == asio::error::eof && !(parser_ && parser_->got_some())) {
+        // The client is done sending; answer what it asked, then close.
+        no_more_reads_ = true;
+        if (head_ == tail_ && !writing_) close();
+        return;
+      }
+      // Timeout (the stream is already closed), reset, or EOF mid-request.
+      return close();
+    }
+    if (!(parser_ && parser_->got_some())) deadline_ = steady::now() + core_->cfg.read_timeout;
+    buffer_.commit(n);
+    read_loop();
+  }
+
+  parsed parse_buffered() {
+    if (!parser_) {
+      parser_.emplace();
+      parser_->eager(true);
+      parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(core_->cfg.header_limit, UINT32_MAX)));
+      parser_->body_limit(core_->cfg.body_limit);
+      continue_sent_ = false;
+    }
+    for (;;) {
+      error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) return parsed::need_more;
+      if (ec) {
+        reject_request(ec);
+        return parsed::failed;
+      }
+      if (parser_->is_done()) return parsed::complete;
+      if (buffer_.size() == 0) return parsed::need_more;
+    }
+  }
+
+  // `Expect: 100-continue` (curl sends it for bodies over 1 KiB): say so
+  // when nothing else is queued; otherwise the client sends after its wait.
+  bool maybe_send_continue() {
+    if (continue_sent_ || !parser_ || !parser_->is_header_done() || parser_->is_done()) return false;
+    continue_sent_ = true;
+    const auto& req = parser_->get();
+    const auto expect = req[http::field::expect];
+    if (req.version() < 11 || !beast::iequals(expect, "100-continue") || head_ != tail_ || writing_)
+      return false;
+    static constexpr std::string_view reply = "HTTP/1.1 100 Continue\r\n\r\n";
+    writing_ = true;
+    stream_.expires_after(core_->cfg.read_timeout);
+    asio::async_write(stream_, asio::buffer(reply.data(), reply.size()),
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        self->writing_ = false;
+                        if (ec) return self->close();
+                        if (self->closed_) return;
+                        self->maybe_write();
+                        self->read_loop();
+                      });
+    return true;
+  }
+
+  void dispatch_request() {
+    request req = parser_->release();
+    parser_.reset();
+    fresh_ = false;
+    const uint64_t seq = tail_++;
+    slot& s = at(seq);
+    s.version = req.version();
+    s.keep_alive = req.keep_alive();
+    s.ready = false;
+    if (!s.keep_alive) no_more_reads_ = true;
+    core_->requests.fetch_add(1, std::memory_order_relaxed);
+    core_->inflight.fetch_add(1, std::memory_order_relaxed);
+    if (draining_) {
+      auto res = error_response(http::status::service_unavailable, "shutting_down", "server is shutting down");
+      res.set(http::field::retry_after, "1");
+      return deliver(seq, std::move(res));
+    }
+    try {
+      core_->on_request(std::move(req), responder{shared_from_this(), seq});
+    } catch (const std::exception& e) {
+      spdlog::error("http_server: handler threw: {}", e.what());
+      deliver(seq, error_response(http::status::internal_server_error, "internal", "internal error"));
+    } catch (...) {
+      spdlog::error("http_server: handler threw a non-exception");
+      deliver(seq, error_response(http::status::internal_server_error, "internal", "internal error"));
+    }
+  }
+
+  // A request we cannot parse: answer it (after the replies before it) and
+  // close, since the byte stream cannot be resynchronised.
+  void reject_request(error_code ec) {
+    response res;
+    if (ec == http::error::body_limit)
+      res = error_response(http::status::payload_too_large, "payload_too_large",
+                           "request body exceeds " + std::to_string(core_->cfg.body_limit) + " bytes");
+    else if (ec == http::error::header_limit)
+      res = error_response(http::status::request_header_fields_too_large, "header_too_large",
+                           "request header exceeds " + std::to_string(core_->cfg.header_limit) + " bytes");
+    else
+      res = error_response(http::status::bad_request, "bad_request", "malformed HTTP request");
+    res.set(http::field::connection, "close");
+    const bool http10 = parser_->is_header_done() && parser_->get().version() == 10;
+    parser_.reset();
+    no_more_reads_ = true;
+    const uint64_t seq = tail_++;
+    slot& s = at(seq);
+    s.version = http10 ? 10 : 11;
+    s.keep_alive = false;
+    s.ready = false;
+    core_->inflight.fetch_add(1, std::memory_order_relaxed);
+    deliver(seq, std::move(res));
+  }
+
+  void maybe_write() {
+    if (writing_ || closed_ || lingering_ || head_ == tail_) return;
+    slot& s = at(head_);
+    if (!s.ready) return;
+    writing_ = true;
+    stream_.expires_after(core_->cfg.read_timeout);  // a client must also read in time
+    http::async_write(stream_, s.res, beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  void on_write(error_code ec, size_t) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return close();
+    slot& s = at(head_);
+    const bool keep = s.res.keep_alive();
+    s.res = response{};
+    s.ready = false;
+    ++head_;
+    core_->inflight.fetch_sub(1, std::memory_order_relaxed);
+    if (!keep || (draining_ && head_ == tail_) || (no_more_reads_ && head_ == tail_)) return linger_close();
+    maybe_write();
+    read_loop();  // resumes reading if the ring was full
+  }
+
+  // Half-close, then read and discard for a short while, so the client sees
+  // our last reply and EOF rather than a reset.
+  void linger_close() {
+    if (closed_ || lingering_) return;
+    lingering_ = true;
+    no_more_reads_ = true;
+    abandon_slots();
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    linger_deadline_ = steady::now() + std::min<steady::duration>(linger_time, core_->cfg.read_timeout);
+    if (reading_)
+      stream_.socket().cancel(ec);  // on_read re-arms with the linger deadline
+    else
+      linger_read();
+  }
+
+  void linger_read() {
+    stream_.expires_at(linger_deadline_);
+    reading_ = true;
+    stream_.async_read_some(buffer_.prepare(4096), beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void abandon_slots() {
+    if (tail_ != head_) core_->inflight.fetch_sub(tail_ - head_, std::memory_order_relaxed);
+    for (; head_ != tail_; ++head_) {
+      at(head_).res = response{};
+      at(head_).ready = false;
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    abandon_slots();
+    stream_.close();
+    parser_.reset();
+    buffer_.clear();
+    buffer_.shrink_to_fit();  // responders may keep this object alive a while
+    release();
+  }
+
+  // Counts the connection as gone; from close() or the destructor.
+  void release() {
+    if (released_) return;
+    released_ = true;
+    abandon_slots();
+    core_->active.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard lock{core_->registry_mutex};
+    core_->registry.erase(this);
+  }
+
+  std::shared_ptr<server_core> core_;  // first: outlives the stream
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::vector<slot> ring_;
+  uint64_t head_ = 0;  // next reply to write
+  uint64_t tail_ = 0;  // next request's sequence number
+  steady::time_point deadline_{};
+  steady::time_point linger_deadline_{};
+  size_t discarded_ = 0;
+  bool fresh_ = true;          // no request yet
+  bool reading_ = false;
+  bool writing_ = false;
+  bool no_more_reads_ = false;  // EOF, Connection: close, or a parse error
+  bool continue_sent_ = false;
+  bool draining_ = false;
+  bool lingering_ = false;
+  bool closed_ = false;
+  bool released_ = false;
+};
+
+std::vector<std::shared_ptr<session>> server_core::live_sessions() {
+  std::vector<std::shared_ptr<session>> out;
+  std::lock_guard lock{registry_mutex};
+  out.reserve(registry.size());
+  for (session* s : registry)
+    if (auto sp = s->weak_from_this().lock()) out.push_back(std::move(sp));
+  return out;
+}
+
+// Past max_connections: write a canned 503, half-close, drain briefly, close.
+class rejecter : public std::enable_shared_from_this<rejecter> {
+ public:
+  rejecter(std::shared_ptr<server_core> core, tcp::socket&& socket)
+      : core_(std::move(core)), stream_(std::move(socket)) {}
+  ~rejecter() { core_->rejecting.fetch_sub(1, std::memory_order_relaxed); }
+
+  void start() {
+    stream_.expires_after(std::chrono::seconds(1));
+    asio::async_write(stream_, asio::buffer(core_->overload_reply),
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        if (ec) return self->stream_.close();
+                        error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->drain();
+                      });
+  }
+
+ private:
+  void drain() {
+    stream_.async_read_some(asio::buffer(sink_), [self = shared_from_this()](error_code ec, size_t) {
+      if (ec) return self->stream_.close();  // EOF, reset or the 1 s timeout
+      self->drain();
+    });
+  }
+
+  std::shared_ptr<server_core> core_;
+  beast::tcp_stream stream_;
+  std::array<char, 2048> sink_{};
+};
+
+void do_accept(const std::shared_ptr<server_core>& core);
+
+void on_accept(const std::shared_ptr<server_core>& core, error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || !core->acceptor.is_open()) return;
+    // EMFILE and friends: back off instead of spinning.
+    spdlog::warn("http_server: accept failed: {}", ec.message());
+    core->accept_timer.expires_after(std::chrono::milliseconds(50));
+    core->accept_timer.async_wait([core](error_code tec) {
+      if (!tec && core->acceptor.is_open()) do_accept(core);
+    });
+    return;
+  }
+  if (core->draining.load()) {
+    error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  core->accepted.fetch_add(1, std::memory_order_relaxed);
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  if (core->active.load(std::memory_order_relaxed) >= core->cfg.max_connections) {
+    core->rejected.fetch_add(1, std::memory_order_relaxed);
+    if (core->rejecting.fetch_add(1, std::memory_order_relaxed) < max_rejecting) {
+      std::make_shared<rejecter>(core, std::move(socket))->start();
+    } else {
+      core->rejecting.fetch_sub(1, std::memory_order_relaxed);
+      socket.close(ignored);
+    }
+  } else {
+    core->active.fetch_add(1, std::memory_order_relaxed);
+    std::make_shared<session>(core, std::move(socket))->start();
+  }
+  do_accept(core);
+}
+
+void do_accept(const std::shared_ptr<server_core>& core) {
+  core->acceptor.async_accept(core->connection_executor(), [core](error_code ec, tcp::socket socket) {
+    on_accept(core, ec, std::move(socket));
+  });
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+
+responder::responder(std::shared_ptr<detail::session> s, uint64_t seq) noexcept
+    : session_(std::move(s)), seq_(seq) {}
+
+void responder::operator()(response res) const {
+  if (!session_) return;
+  auto& core = session_->core();
+  core.posting.fetch_add(1);
+  if (!core.gate_closed.load()) {
+    try {
+      asio::dispatch(session_->executor(), [s = session_, seq = seq_, r = std::move(res)]() mutable {
+        s->deliver(seq, std::move(r));
+      });
+    } catch (const std::exception& e) {
+      spdlog::error("http_server: cannot post a reply: {}", e.what());
+    }
+  }
+  core.posting.fetch_sub(1);
+}
+
+http_server::http_server(server_config cfg, handler h)
+    : core_(std::make_shared<detail::server_core>(std::move(cfg), std::move(h))) {
+  const std::string body = error_body("overloaded", "too many connections");
+  core_->overload_reply = "HTTP/1.1 503 Service Unavailable\r\nServer: " + core_->cfg.server_name +
+                          "\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+http_server::~http_server() { stop(); }
+
+bool http_server::start(std::string& error) {
+  if (started_) {
+    error = "http_server: already started";
+    return false;
+  }
+  const auto& cfg = core_->cfg;
+  const std::string where = cfg.address + ":" + std::to_string(cfg.port);
+  error_code ec;
+  const auto addr = asio::ip::make_address(cfg.address, ec);
+  if (ec) {
+    error = "bad listen address '" + cfg.address + "': " + ec.message();
+    return false;
+  }
+  auto& acc = core_->acceptor;
+  const tcp::endpoint ep{addr, cfg.port};
+  auto fail = [&](const char* what) {
+    error = std::string(what) + " " + where + ": " + ec.message();
+    error_code ignored;
+    acc.close(ignored);
+    return false;
+  };
+  if (acc.open(ep.protocol(), ec)) return fail("open");
+  if (acc.set_option(asio::socket_base::reuse_address(true), ec)) return fail("setsockopt");
+  if (acc.bind(ep, ec)) return fail("bind");
+  if (acc.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
+  port_ = acc.local_endpoint(ec).port();
+  started_ = true;
+
+  core_->work.emplace(core_->ioc.get_executor());
+  asio::post(core_->accept_strand, [core = core_] { detail::do_accept(core); });
+  const int n = std::max(1, cfg.io_threads);
+  threads_.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([core = core_] {
+      for (;;) {
+        try {
+          core->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http_server: io thread caught: {}", e.what());
+        }
+      }
+    });
+  }
+  return true;
+}
+
+void http_server::stop(std::chrono::milliseconds drain) {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  auto& core = *core_;
+  core.draining.store(true);
+  // Close the acceptor on its strand and wait: after that no new session can
+  // appear, so the snapshots below see every connection.
+  std::promise<void> closed;
+  asio::post(core.accept_strand, [&core, &closed] {
+    error_code ignored;
+    core.acceptor.close(ignored);
+    core.accept_timer.cancel();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  for (auto& s : core.live_sessions()) asio::post(s->executor(), [s] { s->begin_drain(); });
+  const auto deadline = steady::now() + drain;
+  while (core.inflight.load(std::memory_order_relaxed) > 0 && steady::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  for (auto& s : core.live_sessions()) asio::post(s->executor(), [s] { s->force_close(); });
+  // Responders called from now on do nothing; wait for those already inside.
+  core.gate_closed.store(true);
+  while (core.posting.load() != 0) std::this_thread::yield();
+  core.work.reset();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+http_server::stats http_server::snapshot() const noexcept {
+  const auto& c = *core_;
+  return stats{c.accepted.load(std::memory_order_relaxed), c.active.load(std::memory_order_relaxed),
+               c.requests.load(std::memory_order_relaxed), c.rejected.load(std::memory_order_relaxed)};
+}
+
+}  // namespace billing::net

@@ -1,0 +1,73 @@
+#pragma once
+// The group-commit writer: implements writer_actor. Spawned detached (it
+// blocks in libpqxx), owns one pg_store connection, and is the only actor
+// that writes invoices, webhook_events and outbox rows.
+//
+// Batching: the first write of a new batch makes the actor send itself a
+// flush marker; every write already in the mailbox is taken in before the
+// marker, so a batch is whatever queued while the previous commit ran (an
+// idle system commits a lone write at once). A batch holds at most
+// max_batch commands; the rest stay queued for the next commit, which
+// starts right after this one (and after the mailbox is drained again).
+// Each requester is answered only after COMMIT.
+//
+// Bounds: at most max_pending commands received and not yet answered; past
+// it a write is answered `overloaded` at once. Database down: writes are
+// answered `unavailable` at once while the actor reconnects with
+// exponential backoff (backoff_min .. backoff_max), driven by a retry timer
+// and by incoming writes; it recovers without a restart.
+//
+// Stop: on an exit message the queued commands are committed (a last
+// flush), then the actor quits. Stop the edges and actors that write first.
+
+#include "protocol/messages.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace billing {
+
+struct writer_config {
+  std::string url;                                      // BILLING_DATABASE_URL
+  size_t max_batch = 256;                               // commands per transaction
+  size_t max_pending = 10'000;                          // received, not yet answered
+  std::chrono::milliseconds backoff_min{50};            // first reconnect delay
+  std::chrono::milliseconds backoff_max{2'000};         // reconnect delay cap
+  std::chrono::seconds connect_timeout{2};              // libpq connect_timeout (min 2)
+  std::chrono::milliseconds statement_timeout{10'000};  // server-side, per statement
+  std::string application_name = "billingd-writer";
+};
+
+// Counters shared between the writer (the only writer of them) and any
+// reader: the HTTP edge's /metrics, readiness, tests. Monotonic except
+// db_up and queued.
+struct persistence_stats {
+  std::atomic<uint64_t> batches{0};     // transactions attempted
+  std::atomic<uint64_t> commands{0};    // commands in those transactions
+  std::atomic<uint64_t> committed{0};   // answered committed
+  std::atomic<uint64_t> conflicts{0};   // answered version_conflict
+  std::atomic<uint64_t> duplicates{0};  // answered duplicate_event
+  std::atomic<uint64_t> unavailable{0}; // answered unavailable (incl. at once, db down)
+  std::atomic<uint64_t> overloaded{0};  // answered overloaded (max_pending reached)
+  std::atomic<uint64_t> max_batch_seen{0};
+  std::atomic<uint64_t> queued{0};      // gauge: received, not yet answered
+  std::atomic<bool> db_up{false};       // the writer's connection is open
+
+  double mean_batch_size() const noexcept {
+    auto b = batches.load();
+    return b == 0 ? 0.0 : static_cast<double>(commands.load()) / static_cast<double>(b);
+  }
+};
+
+// Spawns the writer (detached). It connects at once; a database that is down
+// at start is not an error (writes answer unavailable until it is back).
+writer_actor spawn_writer(caf::actor_system& sys, writer_config cfg,
+                          std::shared_ptr<persistence_stats> stats);
+
+} // namespace billing
