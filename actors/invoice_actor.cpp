@@ -124,10 +124,15 @@ public:
         [this, cmd, done](write_status s) {
           if (s == write_status::committed && cmd.change)
             st().current = cmd.change->next;
+          // A connection lost during COMMIT may have committed after all:
+          // re-read before the next request rather than trust our copy.
+          if (s == write_status::unavailable)
+            st().loaded = false;
           done(s);
         },
         [this, done](caf::error& err) {
           spdlog::warn("invoice {}: write not confirmed: {}", st().id.str(), caf::to_string(err));
+          st().loaded = false;
           done(write_status::unavailable);
         });
   }
