@@ -85,7 +85,7 @@ const std::vector<setting>& settings() {
      "apply pending schema migrations when serve starts",
      [](config& c, const std::string& v, int64_t) { c.migrate_on_start = v == "true" || v == "1"; }},
     {"self_url", kind::text, "", 0, 0, false,
-     "base URL the simulator posts webhooks to (default http://127.0.0.1:<http_port>)",
+     "base URL the simulator posts webhooks to (default: http://127.0.0.1:<bound port>)",
      text(&config::self_url)},
   };
   return table;
@@ -214,8 +214,6 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
     c.scheduler_threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.registry_shards == 0)
     c.registry_shards = 2 * c.scheduler_threads;
-  if (c.self_url.empty())
-    c.self_url = "http://127.0.0.1:" + std::to_string(c.http_port);
   return c;
 }
 
@@ -250,7 +248,7 @@ std::string describe(const config& c) {
   line("request_timeout_ms", std::to_string(c.request_timeout_ms));
   line("log_level", c.log_level);
   line("migrate_on_start", c.migrate_on_start ? "true" : "false");
-  line("self_url", c.self_url);
+  line("self_url", c.self_url.empty() ? "(http://127.0.0.1:<bound port>)" : c.self_url);
   return out.str();
 }
 

@@ -149,9 +149,12 @@ int serve(const config& c) {
     auto sweeper = spawn_sweeper(sys, ctx, registry);
 
     net::http_client client;
-    net::payment_simulator simulator{gateway, client, c.self_url + "/webhook",
-                                     c.webhook_secrets.front(), wall_clock};
     net::http_server* server_ptr = nullptr;
+    auto webhook_url = [&] {
+      auto base = c.self_url.empty() ? "http://127.0.0.1:" + std::to_string(server_ptr->port()) : c.self_url;
+      return base + "/webhook";
+    };
+    net::payment_simulator simulator{gateway, client, webhook_url, c.webhook_secrets.front(), wall_clock};
     net::edge_config ecfg;
     ecfg.webhook_secrets = c.webhook_secrets;
     ecfg.signature.tolerance_seconds = c.webhook_tolerance_seconds;

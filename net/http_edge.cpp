@@ -239,6 +239,11 @@ void http_edge::webhook(const request& req, responder reply) {
     return reply(error_response(req, fail(billing_errc::invalid_argument, err->message(), err->field)));
   }
   auto& ev = std::get<stripe_event>(parsed);
+  // Ids end up in the database and the logs: bound them like our own.
+  if (auto err = check_id(ev.id.str(), "id"))
+    return reply(error_response(req, *err));
+  if (auto err = check_id(ev.type, "type"))
+    return reply(error_response(req, *err));
   incoming_event in{to_invoice_event(ev), ev.type, now};
   api_.handle_event(invoice_id{std::move(ev.invoice_id)}, std::move(in),
                     answer<webhook_reply>(req, std::move(reply), [](auto&) { return 200u; }));

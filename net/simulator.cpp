@@ -11,7 +11,8 @@ namespace billing::net {
 using json = nlohmann::json;
 
 payment_simulator::payment_simulator(billing_api& api, http_client& client,
-                                     std::string webhook_url, std::string webhook_secret,
+                                     std::function<std::string()> webhook_url,
+                                     std::string webhook_secret,
                                      std::function<unix_seconds()> clock)
   : api_(api), client_(client), webhook_url_(std::move(webhook_url)),
     webhook_secret_(std::move(webhook_secret)), clock_(std::move(clock)) {}
@@ -50,7 +51,7 @@ void payment_simulator::pay(invoice_id id, std::string_view body,
     auto signature = sign_stripe_payload(event, webhook_secret_, spec.created);
     header_list headers{{"Content-Type", "application/json"}, {"Stripe-Signature", signature}};
     auto type = std::string{event_type_for(outcome)};
-    client_.post(webhook_url_, std::move(event), std::move(headers), std::chrono::seconds(15),
+    client_.post(webhook_url_(), std::move(event), std::move(headers), std::chrono::seconds(15),
                  [done, type, event_id = spec.event_id, invoice = inv.id](client_result res) {
                    if (!res.ok()) {
                      spdlog::warn("simulator: webhook delivery failed: {}", res.error);

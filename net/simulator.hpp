@@ -16,7 +16,9 @@ namespace billing::net {
 
 class payment_simulator {
 public:
-  payment_simulator(billing_api& api, http_client& client, std::string webhook_url,
+  // `webhook_url` is asked at each payment: the port is known only once
+  // the server is bound.
+  payment_simulator(billing_api& api, http_client& client, std::function<std::string()> webhook_url,
                     std::string webhook_secret, std::function<unix_seconds()> clock);
 
   // `body`: {"outcome": "succeeded" | "failed" | "canceled"}. Answers a JSON
@@ -26,7 +28,7 @@ public:
 private:
   billing_api& api_;
   http_client& client_;
-  std::string webhook_url_;
+  std::function<std::string()> webhook_url_;
   std::string webhook_secret_;
   std::function<unix_seconds()> clock_;
 };

@@ -12,7 +12,7 @@ test('lifecycle over HTTP: simulator payments, cancel, clean shutdown', { timeou
   await it.withService('lifecycle_http', {}, async (ctx) => {
     // A fixed port, so the simulator's default self_url reaches this billingd
     // (with --http-port=0 it does not: see the next test).
-    const svc = await ctx.start({ port: await it.freePort(20000, 20000) });
+    const svc = await ctx.start({ port: await it.freePort(20000, 10000) });
     const base = svc.base;
     const post = (path, body) => it.request(`${base}${path}`, { method: 'POST', body });
     const get = (path) => it.request(`${base}${path}`);
@@ -72,19 +72,33 @@ test('lifecycle over HTTP: simulator payments, cancel, clean shutdown', { timeou
     assert.equal(again.status, 200, `cancel B again: ${again.status} ${again.text}`);
     assert.equal((await get(`/v1/invoices/${idB}`)).json.status, 'CANCELLED');
 
+    // Invoice C: the customer abandons the payment (Stripe cancels the intent).
+    const c = await post('/v1/invoices', { ...bodyA, shipment_id: 'shp_life_c', workflow_id: 'wf_life_c' });
+    assert.equal(c.status, 201, `create C: ${c.status} ${c.text}`);
+    const idC = c.json.id;
+    const canceled = await pay(idC, 'canceled');
+    assert.equal(canceled.webhook_response?.outcome, 'applied', `canceled: ${JSON.stringify(canceled)}`);
+    assert.equal((await get(`/v1/invoices/${idC}`)).json.status, 'CANCELLED');
+    const lateFail = await pay(idC, 'failed');
+    assert.equal(lateFail.webhook_response?.outcome, 'ignored-stale', `a failure after CANCELLED: ${JSON.stringify(lateFail)}`);
+
     const list = await get(`/v1/invoices?workflow_id=wf_life_a`);
     assert.equal(list.status, 200);
     assert.deepEqual(list.json.invoices.map((x) => x.id).sort(), [id, idB].sort());
+    const byShipment = await get(`/v1/invoices?shipment_id=shp_life_c`);
+    assert.deepEqual(byShipment.json.invoices.map((x) => x.id), [idC]);
 
     // The durable record.
     const outbox = await ctx.db.outboxByInvoice();
     assert.deepEqual((outbox.get(id) ?? []).map((x) => x.signal), ['PaymentFailed', 'PaymentConfirmed'], 'outbox rows of A');
     assert.deepEqual((outbox.get(idB) ?? []).map((x) => x.signal), ['PaymentCancelled'], 'outbox rows of B');
+    assert.deepEqual((outbox.get(idC) ?? []).map((x) => x.signal), ['PaymentCancelled'], 'outbox rows of C');
     const events = await ctx.db.query(`SELECT type, outcome FROM webhook_events WHERE invoice_id = $1 ORDER BY received_at, type`, [id]);
     assert.deepEqual(events.map((e) => e.outcome).sort(), ['applied', 'applied', 'ignored-stale']);
     const rows = await ctx.db.statuses();
     assert.equal(rows.get(id).status, 'PAID');
     assert.equal(rows.get(idB).status, 'CANCELLED');
+    assert.equal(rows.get(idC).status, 'CANCELLED');
 
     const stopped = await svc.stop('SIGTERM');
     assert.deepEqual(stopped, { code: 0, signal: null }, `billingd did not exit 0 on SIGTERM:\n${svc.logTail()}`);
