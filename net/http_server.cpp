@@ -27,7 +27,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
 namespace billing::net {
@@ -135,7 +134,16 @@ class session : public std::enable_shared_from_this<session> {
         res.find(http::field::connection) != res.end() && !res.keep_alive();
     if (res.find(http::field::server) == res.end()) res.set(http::field::server, core_->cfg.server_name);
     res.keep_alive(s.keep_alive && !handler_close && !draining_);
-    res.prepare_payload();
+    try {
+      res.prepare_payload();  // throws for a body on 1xx/204/304
+    } catch (const std::exception& e) {
+      spdlog::error("http_server: bad reply {}: {}", res.result_int(), e.what());
+      res = error_response(http::status::internal_server_error, "internal", "internal error");
+      res.version(s.version);
+      res.keep_alive(false);
+      res.set(http::field::server, core_->cfg.server_name);
+      res.prepare_payload();
+    }
     s.res = std::move(res);
     s.ready = true;
     maybe_write();
@@ -156,6 +164,7 @@ class session : public std::enable_shared_from_this<session> {
     response res;
     unsigned version = 11;
     bool keep_alive = true;
+    bool head = false;  // HEAD request: headers only
     bool ready = false;
   };
   enum class parsed { complete, need_more, failed };
@@ -272,6 +281,7 @@ class session : public std::enable_shared_from_this<session> {
     slot& s = at(seq);
     s.version = req.version();
     s.keep_alive = req.keep_alive();
+    s.head = req.method() == http::verb::head;
     s.ready = false;
     if (!s.keep_alive) no_more_reads_ = true;
     core_->requests.fetch_add(1, std::memory_order_relaxed);
@@ -312,6 +322,7 @@ class session : public std::enable_shared_from_this<session> {
     slot& s = at(seq);
     s.version = http10 ? 10 : 11;
     s.keep_alive = false;
+    s.head = false;
     s.ready = false;
     core_->inflight.fetch_add(1, std::memory_order_relaxed);
     deliver(seq, std::move(res));
@@ -323,7 +334,30 @@ class session : public std::enable_shared_from_this<session> {
     if (!s.ready) return;
     writing_ = true;
     stream_.expires_after(core_->cfg.read_timeout);  // a client must also read in time
-    http::async_write(stream_, s.res, beast::bind_front_handler(&session::on_write, shared_from_this()));
+    // Our own header serializer: one string reused per connection, sent with
+    // the body in one gather write. Beast's serializer costs a few µs more per
+    // reply; replies here are complete (prepare_payload), never chunked.
+    serialize_header(s.res);
+    const std::array<asio::const_buffer, 2> out{
+        asio::buffer(header_out_), s.head ? asio::const_buffer{} : asio::buffer(s.res.body())};
+    asio::async_write(stream_, out, beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  void serialize_header(const response& res) {
+    header_out_.clear();
+    header_out_.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    const unsigned code = res.result_int();
+    const char digits[3] = {static_cast<char>('0' + code / 100 % 10), static_cast<char>('0' + code / 10 % 10),
+                            static_cast<char>('0' + code % 10)};
+    header_out_.append(digits, 3).append(" ");
+    const auto reason = res.reason();
+    header_out_.append(reason.data(), reason.size()).append("\r\n");
+    for (const auto& f : res) {
+      const auto name = f.name_string();
+      const auto value = f.value();
+      header_out_.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).append("\r\n");
+    }
+    header_out_.append("\r\n");
   }
 
   void on_write(error_code ec, size_t) {
@@ -398,6 +432,7 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<slot> ring_;
+  std::string header_out_;  // serialized header of the reply being written
   uint64_t head_ = 0;  // next reply to write
   uint64_t tail_ = 0;  // next request's sequence number
   steady::time_point deadline_{};

@@ -13,8 +13,10 @@
 // Bounds (CONVENTIONS §5): body and header size, time to read a request, idle
 // keep-alive time, open connections (beyond: 503 + Retry-After, then close),
 // pipelined requests per connection (beyond: the connection is not read until
-// a reply is written). A request unanswered for `idle_timeout` loses its
-// connection (the pending read for the next request times out).
+// a reply is written). While the server waits for a reply it keeps reading
+// the connection, so a request left unanswered for `idle_timeout` loses its
+// connection; when reading has stopped (ring full, client half-closed) only
+// the reply or stop() ends the wait: the handler must always answer.
 #pragma once
 
 #include <chrono>

@@ -49,6 +49,30 @@ TEST_CASE("http_server: request and response round trip", "[net][http_server]") 
     CHECK_FALSE(old->keep_alive());
     CHECK(c.wait_closed());
   }
+  SECTION("HEAD gets the headers of the reply without its body") {
+    REQUIRE(c.send(make_request("HEAD", "/h", "")));
+    REQUIRE(c.send(make_request("GET", "/after", "")));
+    // The raw reader would take a body after HEAD's headers: read by hand.
+    auto head = c.read_response_head();
+    REQUIRE(head);
+    CHECK(head->result_int() == 200);
+    CHECK((*head)[http::field::content_length] == "8");  // "HEAD /h "
+    auto next = c.read_response();
+    REQUIRE(next);
+    CHECK(next->body() == "GET /after ");
+  }
+  SECTION("a reply that cannot carry a body becomes 500") {
+    srv.reset();
+    srv = start_server({}, [](request&&, responder reply) {
+      reply(text_response(http::status::no_content, "not allowed"));
+    });
+    raw_conn d{srv->port()};
+    REQUIRE(d.send(make_request("GET", "/", "")));
+    auto res = d.read_response();
+    REQUIRE(res);
+    CHECK(res->result_int() == 500);
+    CHECK(d.wait_closed());
+  }
   SECTION("the handler may ask to close") {
     srv.reset();
     srv = start_server({}, [](request&&, responder reply) {

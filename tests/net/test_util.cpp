@@ -88,9 +88,16 @@ long raw_conn::fill(std::chrono::steady_clock::time_point deadline) {
   return n < 0 ? -1 : static_cast<long>(n);
 }
 
-std::optional<response> raw_conn::read_response(std::chrono::milliseconds timeout) {
+std::optional<response> raw_conn::read_response(std::chrono::milliseconds timeout) { return read(timeout, false); }
+
+std::optional<response> raw_conn::read_response_head(std::chrono::milliseconds timeout) {
+  return read(timeout, true);
+}
+
+std::optional<response> raw_conn::read(std::chrono::milliseconds timeout, bool head) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   http::response_parser<http::string_body> p;
+  p.skip(head);
   p.eager(true);
   p.body_limit(64 << 20);
   for (;;) {
@@ -196,8 +203,8 @@ delayed::delayed() {
       }
       auto it = std::min_element(items_.begin(), items_.end(),
                                  [](const item& a, const item& b) { return a.due < b.due; });
-      if (std::chrono::steady_clock::now() < it->due) {
-        cv_.wait_until(lock, it->due);
+      if (const auto due = it->due; std::chrono::steady_clock::now() < due) {
+        cv_.wait_until(lock, due);  // items_ may reallocate meanwhile
         continue;
       }
       auto task = std::move(it->task);

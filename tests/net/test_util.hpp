@@ -32,6 +32,8 @@ class raw_conn {
   bool send(std::string_view data);
   // The next complete response, or nullopt on timeout/close/garbage.
   std::optional<response> read_response(std::chrono::milliseconds timeout = 5s);
+  // The next response to a HEAD request (headers only).
+  std::optional<response> read_response_head(std::chrono::milliseconds timeout = 5s);
   // True when the peer closes (EOF or reset) within `timeout`; bytes that
   // arrive meanwhile are discarded.
   bool wait_closed(std::chrono::milliseconds timeout = 5s);
@@ -43,6 +45,7 @@ class raw_conn {
  private:
   // Appends what arrives within the deadline; 0 on EOF, -1 on error/timeout.
   long fill(std::chrono::steady_clock::time_point deadline);
+  std::optional<response> read(std::chrono::milliseconds timeout, bool head);
   int fd_ = -1;
   std::string buf_;
 };
