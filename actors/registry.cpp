@@ -27,6 +27,14 @@ registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx,
                                              std::shared_ptr<std::atomic<int64_t>> live) {
   self->state.ctx = std::move(ctx);
   self->state.live = std::move(live);
+  // Stopping the shard stops its invoice actors. Not links: CAF 0.17 keeps
+  // links in a list, so unlinking at each passivation costs O(live actors)
+  // and a burst going idle at once costs O(n^2).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [id, entry] : self->state.actors)
+      self->send_exit(entry.actor, msg.reason);
+    self->quit(msg.reason);
+  });
   // The actor for `id`, spawned (and counted) on demand.
   auto route = [self](const invoice_id& id) -> invoice_actor {
     auto& st = self->state;
@@ -34,7 +42,6 @@ registry_actor::behavior_type shard_behavior(shard_ptr self, context_ptr ctx,
     if (it == st.actors.end()) {
       auto actor = spawn_invoice_actor(self->system(), id, st.ctx,
                                        caf::actor_cast<registry_actor>(self));
-      self->link_to(actor); // stopping the shard stops its invoice actors
       it = st.actors.emplace(id, shard_state::entry{std::move(actor), 0}).first;
       st.live->fetch_add(1, std::memory_order_relaxed);
     }

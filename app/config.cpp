@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 
 namespace billing::app {
@@ -87,6 +88,50 @@ const std::vector<setting>& settings() {
     {"self_url", kind::text, "", 0, 0, false,
      "base URL the simulator posts webhooks to (default: http://127.0.0.1:<bound port>)",
      text(&config::self_url)},
+    {"sink", kind::text, "none", 0, 0, false,
+     "where outbox signals go: temporal, http (callbacks) or none (they stay in the outbox; "
+     "the backlog metric shows them)", text(&config::sink)},
+    {"temporal_address", kind::text, "127.0.0.1:7233", 0, 0, false,
+     "Temporal frontend host:port (sink=temporal)", text(&config::temporal_address)},
+    {"temporal_namespace", kind::text, "default", 0, 0, false, "Temporal namespace of the workflows",
+     text(&config::temporal_namespace)},
+    {"temporal_tls", kind::boolean, "false", 0, 0, false, "TLS to the Temporal frontend (Temporal Cloud: true)",
+     [](config& c, const std::string& v, int64_t) { c.temporal_tls = v == "true" || v == "1"; }},
+    {"temporal_tls_ca_path", kind::text, "", 0, 0, false,
+     "PEM root certificates for temporal_tls (default: the system's)", text(&config::temporal_tls_ca_path)},
+    {"temporal_api_key", kind::text, "", 0, 0, true,
+     "Temporal Cloud API key, sent as authorization: Bearer (optional)", text(&config::temporal_api_key)},
+    {"temporal_identity", kind::text, "", 0, 0, false,
+     "identity in each signal request (default billingd@<hostname>)", text(&config::temporal_identity)},
+    {"signal_payment_confirmed", kind::text, "PaymentConfirmed", 0, 0, false,
+     "signal name sent when an invoice is PAID", text(&config::signal_payment_confirmed)},
+    {"signal_payment_failed", kind::text, "PaymentFailed", 0, 0, false,
+     "signal name sent when a payment attempt failed", text(&config::signal_payment_failed)},
+    {"signal_payment_cancelled", kind::text, "PaymentCancelled", 0, 0, false,
+     "signal name sent when an invoice is CANCELLED", text(&config::signal_payment_cancelled)},
+    {"signal_payment_refunded", kind::text, "PaymentRefunded", 0, 0, false,
+     "signal name sent when an invoice is REFUNDED", text(&config::signal_payment_refunded)},
+    {"signal_payment_disputed", kind::text, "PaymentDisputed", 0, 0, false,
+     "signal name sent when an invoice is DISPUTED", text(&config::signal_payment_disputed)},
+    {"callback_url", kind::text, "", 0, 0, false,
+     "sink=http: URL each signal is POSTed to; {signal} is replaced by the signal name",
+     text(&config::callback_url)},
+    {"callback_secret", kind::text, "", 0, 0, true,
+     "sink=http: key of the Billing-Signature HMAC (required with sink=http)", text(&config::callback_secret)},
+    {"bridge_concurrency", kind::integer, "64", 1, 10'000, false, "signal deliveries in flight at once",
+     integer(&config::bridge_concurrency)},
+    {"bridge_timeout_ms", kind::integer, "10000", 100, 600'000, false,
+     "one delivery attempt's timeout; a row is leased for 2x this + 2 s", integer(&config::bridge_timeout_ms)},
+    {"bridge_scan_interval_ms", kind::integer, "1000", 10, 600'000, false,
+     "how often the bridge scans the outbox for due rows (besides each commit's nudge)",
+     integer(&config::bridge_scan_interval_ms)},
+    {"bridge_retry_min_ms", kind::integer, "500", 1, 3'600'000, false,
+     "first retry backoff (doubles per attempt, jittered)", integer(&config::bridge_retry_min_ms)},
+    {"bridge_retry_max_ms", kind::integer, "60000", 1, 86'400'000, false, "retry backoff cap",
+     integer(&config::bridge_retry_max_ms)},
+    {"bridge_retry_horizon_seconds", kind::integer, "86400", 1, 30 * 86'400, false,
+     "retry a signal this long, then mark it dead (billingd outbox retry re-drives it)",
+     integer(&config::bridge_retry_horizon_seconds)},
   };
   return table;
 }
@@ -210,6 +255,18 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
     return config_error{"secret_key is required (BILLING_SECRET_KEY or BILLING_SECRET_KEY_FILE): 64 hex characters"};
   if (c.provider != "simulated")
     return config_error{"provider '" + c.provider + "' is not available in this build; use simulated"};
+  if (c.sink != "none" && c.sink != "temporal" && c.sink != "http")
+    return config_error{"sink must be none, temporal or http (got '" + c.sink + "')"};
+  if (c.sink == "temporal" && c.temporal_address.empty())
+    return config_error{"sink=temporal needs temporal_address (host:port)"};
+  if (c.sink == "http" && (c.callback_url.empty() || c.callback_secret.empty()))
+    return config_error{"sink=http needs callback_url and callback_secret (BILLING_CALLBACK_SECRET or _FILE)"};
+  if (c.bridge_retry_max_ms < c.bridge_retry_min_ms)
+    return config_error{"bridge_retry_max_ms must be at least bridge_retry_min_ms"};
+  if (c.temporal_identity.empty()) {
+    char host[256] = {};
+    c.temporal_identity = std::string{"billingd@"} + (gethostname(host, sizeof host - 1) == 0 ? host : "unknown");
+  }
   if (c.scheduler_threads == 0)
     c.scheduler_threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.registry_shards == 0)
@@ -249,6 +306,26 @@ std::string describe(const config& c) {
   line("log_level", c.log_level);
   line("migrate_on_start", c.migrate_on_start ? "true" : "false");
   line("self_url", c.self_url.empty() ? "(http://127.0.0.1:<bound port>)" : c.self_url);
+  line("sink", c.sink);
+  line("temporal_address", c.temporal_address);
+  line("temporal_namespace", c.temporal_namespace);
+  line("temporal_tls", c.temporal_tls ? "true" : "false");
+  line("temporal_tls_ca_path", c.temporal_tls_ca_path);
+  line("temporal_api_key", redact(c.temporal_api_key));
+  line("temporal_identity", c.temporal_identity);
+  line("signal_payment_confirmed", c.signal_payment_confirmed);
+  line("signal_payment_failed", c.signal_payment_failed);
+  line("signal_payment_cancelled", c.signal_payment_cancelled);
+  line("signal_payment_refunded", c.signal_payment_refunded);
+  line("signal_payment_disputed", c.signal_payment_disputed);
+  line("callback_url", c.callback_url);
+  line("callback_secret", redact(c.callback_secret));
+  line("bridge_concurrency", std::to_string(c.bridge_concurrency));
+  line("bridge_timeout_ms", std::to_string(c.bridge_timeout_ms));
+  line("bridge_scan_interval_ms", std::to_string(c.bridge_scan_interval_ms));
+  line("bridge_retry_min_ms", std::to_string(c.bridge_retry_min_ms));
+  line("bridge_retry_max_ms", std::to_string(c.bridge_retry_max_ms));
+  line("bridge_retry_horizon_seconds", std::to_string(c.bridge_retry_horizon_seconds));
   return out.str();
 }
 

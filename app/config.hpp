@@ -39,6 +39,28 @@ struct config {
   std::string log_level;
   bool migrate_on_start = false;
   std::string self_url; // where the simulator delivers webhooks
+
+  // The workflow bridge: where outbox signals go (sink = none|temporal|http).
+  std::string sink;
+  std::string temporal_address;
+  std::string temporal_namespace;
+  bool temporal_tls = false;
+  std::string temporal_tls_ca_path;
+  std::string temporal_api_key; // secret
+  std::string temporal_identity;
+  std::string signal_payment_confirmed;
+  std::string signal_payment_failed;
+  std::string signal_payment_cancelled;
+  std::string signal_payment_refunded;
+  std::string signal_payment_disputed;
+  std::string callback_url;    // may contain {signal}
+  std::string callback_secret; // secret
+  int64_t bridge_concurrency = 0;
+  int64_t bridge_timeout_ms = 0;
+  int64_t bridge_scan_interval_ms = 0;
+  int64_t bridge_retry_min_ms = 0;
+  int64_t bridge_retry_max_ms = 0;
+  int64_t bridge_retry_horizon_seconds = 0;
 };
 
 struct config_error {

@@ -1,5 +1,6 @@
 #include "app/service.hpp"
 
+#include "actors/bridge.hpp"
 #include "actors/gateway.hpp"
 #include "actors/registry.hpp"
 #include "actors/sweeper.hpp"
@@ -7,8 +8,11 @@
 #include "net/http_edge.hpp"
 #include "net/http_server.hpp"
 #include "net/simulated_provider.hpp"
+#include "net/callback_sink.hpp"
 #include "net/simulator.hpp"
+#include "net/temporal_sink.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/outbox_actor.hpp"
 #include "persistence/reader.hpp"
 #include "persistence/writer.hpp"
 
@@ -27,8 +31,59 @@ unix_seconds wall_clock() {
   return static_cast<unix_seconds>(std::time(nullptr));
 }
 
+// The workflow bridge's lines: counters by sink and signal, backlog gauges,
+// commit-to-signal latency histogram.
+void bridge_metrics(std::ostringstream& out, const bridge_stats& b) {
+  auto snap = b.snapshot();
+  auto head = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  auto label = [](const std::string& v) {
+    std::string e;
+    for (char ch : v)
+      e += (ch == '"' || ch == '\\') ? std::string{'\\', ch} : ch == '\n' ? std::string{"\\n"} : std::string{ch};
+    return '"' + e + '"';
+  };
+  const std::string sink = "sink=" + label(b.sink);
+  auto counter = [&](const char* name, const char* help, uint64_t bridge_stats::per_signal::*m) {
+    head(name, "counter", help);
+    for (auto& [signal, c] : snap.by_signal)
+      out << name << '{' << sink << ",signal=" << label(signal) << "} " << c.*m << '\n';
+  };
+  counter("billing_bridge_delivered_total", "signals the sink confirmed",
+          &bridge_stats::per_signal::delivered);
+  counter("billing_bridge_retried_total", "failed delivery attempts with a retry scheduled",
+          &bridge_stats::per_signal::retried);
+  counter("billing_bridge_dead_total", "signals given up (permanent failure or past the retry horizon)",
+          &bridge_stats::per_signal::dead);
+  auto gauge = [&](const char* name, const char* type, const char* help, auto value) {
+    head(name, type, help);
+    out << name << '{' << sink << "} " << value << '\n';
+  };
+  gauge("billing_bridge_backlog", "gauge", "outbox rows not delivered yet (not dead); -1 until read", b.backlog.load());
+  gauge("billing_bridge_dead_rows", "gauge", "dead outbox rows waiting for a re-drive", b.dead_rows.load());
+  auto oldest = b.oldest_ms.load();
+  gauge("billing_bridge_oldest_undelivered_seconds", "gauge", "age of the oldest backlog row (0: none)",
+        oldest < 0 ? 0.0 : static_cast<double>(oldest) / 1000.0);
+  gauge("billing_bridge_in_flight", "gauge", "deliveries in flight", b.in_flight.load());
+  gauge("billing_bridge_held_back_total", "counter",
+        "signals marked dead because an earlier signal of their invoice is dead", b.held_back.load());
+  const char* hist = "billing_bridge_commit_to_signal_seconds";
+  head(hist, "histogram", "outbox row enqueued (commit) to delivery confirmed and recorded");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bridge_latency_bounds_ms.size(); ++i) {
+    cumulative += snap.buckets[i];
+    out << hist << "_bucket{" << sink << ",le=\"" << static_cast<double>(bridge_latency_bounds_ms[i]) / 1000.0
+        << "\"} " << cumulative << '\n';
+  }
+  out << hist << "_bucket{" << sink << ",le=\"+Inf\"} " << snap.latency_count << '\n'
+      << hist << "_sum{" << sink << "} " << static_cast<double>(snap.latency_sum_ms) / 1000.0 << '\n'
+      << hist << "_count{" << sink << "} " << snap.latency_count << '\n';
+}
+
 std::string metrics_text(const persistence_stats& p, const net::http_server& server,
-                         const actor_gateway& gateway, const invoice_registry& registry) {
+                         const actor_gateway& gateway, const invoice_registry& registry,
+                         const bridge_stats& bridge) {
   auto h = server.snapshot();
   std::ostringstream out;
   auto metric = [&](const char* name, const char* type, const char* help, auto value) {
@@ -51,6 +106,7 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_http_connections", "gauge", "open HTTP connections", h.active);
   metric("billing_http_requests_total", "counter", "HTTP requests handled", h.requests);
   metric("billing_http_rejected_total", "counter", "connections refused at max_connections", h.rejected_overload);
+  bridge_metrics(out, bridge);
   return out.str();
 }
 
@@ -89,6 +145,78 @@ bool schema_ready(const config& c) {
   return migrate(c) == 0;
 }
 
+// The workflow bridge and what it talks to: the outbox actor (its own
+// connection) and the sink (none, Temporal or HTTP callbacks).
+struct bridge_parts {
+  outbox_actor outbox;
+  sink_actor sink; // null with sink = none
+  bridge_actor bridge;
+  std::shared_ptr<bridge_stats> stats = std::make_shared<bridge_stats>();
+};
+
+bool start_bridge(caf::actor_system& sys, const config& c, bridge_parts& p) {
+  const auto timeout = std::chrono::milliseconds(c.bridge_timeout_ms);
+  result<sink_actor> sink = sink_actor{};
+  if (c.sink == "temporal") {
+    net::temporal_sink_config t;
+    t.address = c.temporal_address;
+    t.namespace_name = c.temporal_namespace;
+    t.tls = c.temporal_tls;
+    t.tls_ca_file = c.temporal_tls_ca_path;
+    t.api_key = c.temporal_api_key;
+    t.identity = c.temporal_identity;
+    t.timeout = timeout;
+    t.max_in_flight = static_cast<size_t>(c.bridge_concurrency) * 2;
+    sink = net::spawn_temporal_sink(sys, t);
+  } else if (c.sink == "http") {
+    net::callback_sink_config h;
+    h.url = c.callback_url;
+    h.secret = c.callback_secret;
+    h.timeout = timeout;
+    h.client.max_connections_per_host = static_cast<size_t>(c.bridge_concurrency);
+    h.client.max_idle_per_host = static_cast<size_t>(c.bridge_concurrency);
+    sink = net::spawn_callback_sink(sys, h);
+  }
+  if (!ok(sink)) {
+    spdlog::error("configuration: {}", std::get<failure>(sink).message);
+    return false;
+  }
+  p.sink = std::get<sink_actor>(sink);
+  outbox_actor_config ocfg;
+  ocfg.store.url = c.database_url;
+  p.outbox = spawn_outbox_actor(sys, ocfg);
+  bridge_config b;
+  b.sink_name = c.sink;
+  b.concurrency = static_cast<size_t>(c.bridge_concurrency);
+  b.delivery_timeout = timeout;
+  b.scan_interval = std::chrono::milliseconds(c.bridge_scan_interval_ms);
+  b.retry.min = std::chrono::milliseconds(c.bridge_retry_min_ms);
+  b.retry.max = std::chrono::milliseconds(c.bridge_retry_max_ms);
+  b.retry.horizon = std::chrono::seconds(c.bridge_retry_horizon_seconds);
+  b.names = {c.signal_payment_confirmed, c.signal_payment_failed, c.signal_payment_cancelled,
+             c.signal_payment_refunded, c.signal_payment_disputed};
+  p.bridge = spawn_bridge(sys, b, p.outbox, p.sink, p.stats);
+  if (c.sink == "none")
+    spdlog::warn("workflow bridge: sink=none: outbox signals are not delivered (see the "
+                 "billing_bridge_backlog metric); set sink=temporal or sink=http");
+  else
+    spdlog::info("workflow bridge: sink {} ({}), {} deliveries in flight at most", c.sink,
+                 c.sink == "temporal" ? c.temporal_address + " namespace " + c.temporal_namespace
+                                      : c.callback_url,
+                 c.bridge_concurrency);
+  return true;
+}
+
+// The bridge first (it drains what is in flight), then its sink and store.
+void stop_bridge(caf::actor_system& sys, bridge_parts& p) {
+  caf::scoped_actor self{sys};
+  self->send_exit(p.bridge, caf::exit_reason::user_shutdown);
+  self->wait_for(p.bridge);
+  if (p.sink)
+    self->send_exit(p.sink, caf::exit_reason::user_shutdown);
+  self->send_exit(p.outbox, caf::exit_reason::user_shutdown);
+}
+
 } // namespace
 
 int migrate(const config& c) {
@@ -115,9 +243,16 @@ int serve(const config& c) {
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(c.scheduler_threads));
   caf::actor_system sys{caf_cfg};
 
-  // Persistence first: everything else writes or reads through it.
+  // Persistence first: everything else writes or reads through it. The
+  // bridge reads the outbox on a connection of its own and is spawned before
+  // the writer, which nudges it after each commit that wrote outbox rows.
+  bridge_parts bridge;
+  if (!start_bridge(sys, c, bridge))
+    return 2;
   auto stats = std::make_shared<persistence_stats>();
   writer_config wcfg;
+  if (c.sink != "none")
+    wcfg.listener = bridge.bridge;
   wcfg.url = c.database_url;
   wcfg.max_batch = static_cast<size_t>(c.batch_max);
   wcfg.max_pending = static_cast<size_t>(c.pending_max);
@@ -159,7 +294,7 @@ int serve(const config& c) {
     ecfg.webhook_secrets = c.webhook_secrets;
     ecfg.signature.tolerance_seconds = c.webhook_tolerance_seconds;
     ecfg.clock = wall_clock;
-    ecfg.metrics = [&] { return metrics_text(*stats, *server_ptr, gateway, registry); };
+    ecfg.metrics = [&] { return metrics_text(*stats, *server_ptr, gateway, registry, *bridge.stats); };
     net::http_edge edge{gateway, ecfg, c.provider == "simulated" ? &simulator : nullptr};
 
     net::server_config scfg;
@@ -189,6 +324,7 @@ int serve(const config& c) {
     for (auto& shard : registry.shards())
       caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
   }
+  stop_bridge(sys, bridge);
   caf::anon_send_exit(provider, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);

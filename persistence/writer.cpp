@@ -5,6 +5,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <spdlog/spdlog.h>
@@ -127,8 +128,13 @@ void commit_one_batch(self_ptr self) {
   stats.commands += n;
   if (n > stats.max_batch_seen.load())
     stats.max_batch_seen = n;
-  for (size_t i = 0; i < n; ++i)
+  bool signals = false;
+  for (size_t i = 0; i < n; ++i) {
+    signals = signals || (statuses[i] == write_status::committed && cmds[i].signal);
     answer(self, s.queue[i], statuses[i]);
+  }
+  if (signals && s.cfg.listener)
+    caf::anon_send(s.cfg.listener, nudge_atom::value);
   s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<std::ptrdiff_t>(n));
   stats.queued = s.queue.size();
   if (!s.store->connected()) {

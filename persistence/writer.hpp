@@ -42,6 +42,9 @@ struct writer_config {
   std::chrono::seconds connect_timeout{2};              // libpq connect_timeout (min 2)
   std::chrono::milliseconds statement_timeout{10'000};  // server-side, per statement
   std::string application_name = "billingd-writer";
+  // Told (a nudge) after each COMMIT that wrote outbox rows, so the workflow
+  // bridge delivers them without waiting for its scan. May be null.
+  outbox_listener listener{};
 };
 
 // Counters shared between the writer (the only writer of them) and any

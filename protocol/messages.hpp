@@ -3,6 +3,7 @@
 // persistence/ and net/ meet. Only declarations live here.
 
 #include "protocol/api.hpp"
+#include "protocol/outbox.hpp"
 #include "protocol/provider.hpp"
 #include "protocol/records.hpp"
 
@@ -30,6 +31,10 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using intent_atom = caf::atom_constant<caf::atom("intent")>;
 using health_atom = caf::atom_constant<caf::atom("health")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using nudge_atom = caf::atom_constant<caf::atom("nudge")>;
 
 // One invoice's lifecycle, serialised (actors/invoice_actor).
 using invoice_actor = caf::typed_actor<
@@ -69,6 +74,25 @@ using provider_actor = caf::typed_actor<
   caf::replies_to<create_atom, intent_request>::with<intent_result>,
   caf::replies_to<cancel_atom, intent_id, invoice_id>::with<intent_result>>;
 
+// The outbox queue (persistence/outbox_actor), detached, on its own
+// connection. claim: in one transaction, settle the attempts' outcomes, then
+// claim up to `limit` due rows (the oldest undelivered row of each invoice
+// only), leased for `lease_ms`.
+using outbox_actor = caf::typed_actor<
+  caf::replies_to<claim_atom, std::vector<outbox_outcome>, int32_t, int64_t>::with<exchange_result>,
+  caf::replies_to<stats_atom>::with<outbox_stats_result>,
+  caf::replies_to<redrive_atom, redrive_request>::with<redrive_result>>;
+
+// A delivery target (net/temporal_sink, net/callback_sink). Answers once the
+// target confirmed or refused, or the attempt failed or timed out; never blocks.
+using sink_actor = caf::typed_actor<
+  caf::replies_to<deliver_atom, signal_delivery>::with<delivery_result>>;
+
+// The workflow bridge (actors/bridge): a nudge says "outbox rows were just
+// committed" (the writer sends it after such a COMMIT).
+using bridge_actor = caf::typed_actor<caf::reacts_to<nudge_atom>>;
+using outbox_listener = bridge_actor;
+
 } // namespace billing
 
 // Local-only messages: billingd does not send these over the network.
@@ -87,3 +111,11 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::list_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::due_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::intent_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::intent_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::outbox_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<billing::outbox_outcome>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::exchange_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::outbox_stats_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::redrive_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::redrive_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::signal_delivery)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::delivery_result)
