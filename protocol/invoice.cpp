@@ -28,12 +28,7 @@ std::optional<invoice_status> parse_invoice_status(std::string_view s) noexcept 
   return std::nullopt;
 }
 
-invoice_id derive_invoice_id(std::string_view workflow_id, std::string_view shipment_id) {
-  // Length-prefixed so ("a", "bc") and ("ab", "c") differ.
-  std::string key = "billingd/invoice/v1\n" + std::to_string(workflow_id.size()) + ":";
-  key.append(workflow_id);
-  key += std::to_string(shipment_id.size()) + ":";
-  key.append(shipment_id);
+std::string name_based_uuid(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x80); // version 8
@@ -47,7 +42,16 @@ invoice_id derive_invoice_id(std::string_view workflow_id, std::string_view ship
     out += hex[digest[i] >> 4];
     out += hex[digest[i] & 0x0f];
   }
-  return invoice_id{std::move(out)};
+  return out;
+}
+
+invoice_id derive_invoice_id(std::string_view workflow_id, std::string_view shipment_id) {
+  // Length-prefixed so ("a", "bc") and ("ab", "c") differ.
+  std::string key = "billingd/invoice/v1\n" + std::to_string(workflow_id.size()) + ":";
+  key.append(workflow_id);
+  key += std::to_string(shipment_id.size()) + ":";
+  key.append(shipment_id);
+  return invoice_id{name_based_uuid(key)};
 }
 
 bool is_canonical_uuid(std::string_view s) noexcept {

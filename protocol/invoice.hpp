@@ -55,6 +55,10 @@ struct invoice {
 // from SHA-256), so it fits the uuid column and reveals nothing useful.
 invoice_id derive_invoice_id(std::string_view workflow_id, std::string_view shipment_id);
 
+// A name-based UUID (version 8, from SHA-256 of `key`): the same key gives
+// the same id everywhere. Callers prefix `key` with their own domain string.
+std::string name_based_uuid(std::string_view key);
+
 // Canonical lower-case 8-4-4-4-12 form, as derive_invoice_id makes them.
 bool is_canonical_uuid(std::string_view s) noexcept;
 

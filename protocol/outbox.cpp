@@ -1,9 +1,9 @@
 #include "protocol/outbox.hpp"
 
+#include "protocol/invoice.hpp"
 #include "protocol/stripe_signature.hpp"
 
 #include <nlohmann/json.hpp>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cmath>
@@ -42,20 +42,7 @@ std::string outbox_request_id(int64_t outbox_id, const invoice_id& invoice) {
   std::string key = "billingd/outbox/v1\n" + std::to_string(invoice.str().size()) + ":";
   key += invoice.str();
   key += std::to_string(outbox_id);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x80); // version 8
-  digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80); // RFC 4122 variant
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out += '-';
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
-  }
-  return out;
+  return name_based_uuid(key);
 }
 
 std::chrono::milliseconds retry_delay(const retry_policy& p, int32_t attempt, double u) {
