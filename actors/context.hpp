@@ -9,6 +9,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace billing {
 
@@ -19,18 +21,28 @@ struct actor_settings {
   std::string provider_name = "simulated";
   int max_conflict_retries = 3;                 // re-read and re-apply after a CAS conflict
   size_t max_in_flight = 20'000;                // requests the gateway accepts at once
+  // Under overload, calls in flight are capped at the recent completion
+  // rate x this (actors/admission.hpp), never below admission_floor. 0: off.
+  std::chrono::milliseconds admission_latency{50};
+  size_t admission_floor = 256;
   std::chrono::seconds sweep_interval{5};
   int32_t sweep_page = 500;
 };
 
 struct actor_context {
   actor_settings settings;
-  writer_actor writer;
+  // One or more (each on its own connection). An invoice's writes always go
+  // to writer_for(its id), so they stay in order on one connection.
+  std::vector<writer_actor> writers;
   reader_actor reader;
   provider_actor provider;
   std::shared_ptr<const secret_box> box;
   std::function<unix_seconds()> clock; // wall clock; tests pass a fake
 };
+
+inline const writer_actor& writer_for(const actor_context& ctx, std::string_view key) {
+  return ctx.writers[std::hash<std::string_view>{}(key) % ctx.writers.size()];
+}
 
 using context_ptr = std::shared_ptr<const actor_context>;
 

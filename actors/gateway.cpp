@@ -43,7 +43,10 @@ void ask(caf::event_based_actor* self, const Dest& dest, std::chrono::millisecon
 actor_gateway::actor_gateway(caf::actor_system& sys, context_ptr ctx,
                              const invoice_registry& registry, std::function<bool()> ready,
                              size_t workers)
-  : ctx_(std::move(ctx)), registry_(registry), ready_(std::move(ready)) {
+  : ctx_(std::move(ctx)), registry_(registry), ready_(std::move(ready)),
+    admission_(std::make_shared<admission_limit>(ctx_->settings.admission_latency,
+                                                 ctx_->settings.admission_floor,
+                                                 ctx_->settings.max_in_flight)) {
   if (workers == 0)
     workers = 1;
   for (size_t i = 0; i < workers; ++i)
@@ -58,13 +61,16 @@ actor_gateway::~actor_gateway() {
 template <class T>
 void actor_gateway::submit(callback<T> done,
                            std::function<void(caf::event_based_actor*, callback<T>)> fn) {
-  if (in_flight_->fetch_add(1, std::memory_order_relaxed) >= ctx_->settings.max_in_flight) {
+  const size_t cap = admission_->limit(admission_limit::clock::now());
+  if (in_flight_->fetch_add(1, std::memory_order_relaxed) >= cap) {
     in_flight_->fetch_sub(1, std::memory_order_relaxed);
-    done(T{fail(billing_errc::overloaded, "too many requests in flight; retry later")});
+    done(T{fail(billing_errc::overloaded,
+                "billingd is at capacity (" + std::to_string(cap) + " calls in flight); retry later")});
     return;
   }
-  callback<T> counted = [counter = in_flight_, done = std::move(done)](T r) {
+  callback<T> counted = [counter = in_flight_, admission = admission_, done = std::move(done)](T r) {
     counter->fetch_sub(1, std::memory_order_relaxed);
+    admission->completed();
     done(std::move(r));
   };
   auto& w = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
@@ -121,7 +127,7 @@ void actor_gateway::handle_event(invoice_id invoice, incoming_event ev,
       write_command cmd;
       cmd.event = webhook_record{ev.ev.id, ev.type, invoice_id{}, outcome::ignored_unknown_invoice,
                                  ev.received_at};
-      self->request(ctx->writer, timeout, write_atom::value, std::move(cmd))
+      self->request(writer_for(*ctx, ev.ev.id.str()), timeout, write_atom::value, std::move(cmd))
         .then(
           [=](write_status s) {
             if (s == write_status::committed || s == write_status::duplicate_event) {

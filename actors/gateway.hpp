@@ -4,8 +4,10 @@
 // is handed to a small pool of worker actors that issue the requests
 // (event-based, non-blocking) and run the callback with the reply. The
 // number of calls in flight is bounded; past the bound they are answered
-// `overloaded` at once.
+// `overloaded` at once: by count (max_in_flight) and by latency
+// (admission_limit: recent completion rate x settings.admission_latency).
 
+#include "actors/admission.hpp"
 #include "actors/context.hpp"
 #include "actors/registry.hpp"
 #include "protocol/api.hpp"
@@ -31,6 +33,8 @@ public:
   bool ready() const override { return ready_(); }
 
   size_t in_flight() const { return in_flight_->load(std::memory_order_relaxed); }
+  // The current cap on calls in flight (max_in_flight or lower).
+  size_t admission_cap() const { return admission_->limit(admission_limit::clock::now()); }
 
 private:
   using job = std::function<void(caf::event_based_actor*)>;
@@ -45,6 +49,7 @@ private:
   std::vector<caf::actor> workers_;
   std::atomic<size_t> next_{0};
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<admission_limit> admission_;
 };
 
 } // namespace billing

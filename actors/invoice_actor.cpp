@@ -22,7 +22,10 @@ struct invoice_state {
   bool busy = false;
   std::deque<std::function<void()>> queue; // requests waiting their turn
   uint64_t handled = 0;                    // requests received from the shard
-  uint64_t idle_generation = 0;
+  // Passivation: one idle timer at a time (not one per request: CAF's timer
+  // set is a tree, and a timer per request cost ~4 % of a webhook's CPU).
+  std::chrono::steady_clock::time_point last_finished{};
+  bool idle_timer_armed = false;
 };
 
 using self_ptr = invoice_actor::stateful_pointer<invoice_state>;
@@ -76,13 +79,36 @@ public:
       pump();
       return;
     }
-    auto gen = ++st().idle_generation;
-    self_->delayed_send(self_, settings().idle_timeout, idle_atom::value, gen);
+    st().last_finished = std::chrono::steady_clock::now();
+    if (!st().idle_timer_armed)
+      arm_idle_timer(settings().idle_timeout);
   }
 
+  void arm_idle_timer(std::chrono::steady_clock::duration after) {
+    st().idle_timer_armed = true;
+    self_->delayed_send(self_, after, idle_atom::value);
+  }
+
+  // The idle timer fired: passivate if nothing happened for idle_timeout,
+  // otherwise wait for the rest of it.
+  void on_idle_timer() {
+    st().idle_timer_armed = false;
+    if (st().busy || !st().queue.empty())
+      return; // finish() re-arms
+    auto idle_for = std::chrono::steady_clock::now() - st().last_finished;
+    if (idle_for >= settings().idle_timeout)
+      self_->send(st().shard, idle_atom::value, st().id, st().handled);
+    else
+      arm_idle_timer(settings().idle_timeout - idle_for);
+  }
+
+  // Requests to the writers and readers carry no timeout of their own: they
+  // always answer (they bound their work with connect and statement
+  // timeouts, and CAF answers for an actor that is gone), and a timer per
+  // hop is measurable CPU. The gateway's timeout bounds the caller's wait.
   void load() {
     st().busy = true;
-    self_->request(st().ctx->reader, settings().request_timeout, load_atom::value, st().id)
+    self_->request(st().ctx->reader, caf::infinite, load_atom::value, st().id)
       .then(
         [this](load_result& r) {
           st().busy = false;
@@ -119,7 +145,7 @@ public:
   // Writes `cmd`; on commit updates the state and calls `done(committed)`.
   // A CAS conflict re-reads the invoice and calls `retry` (up to a bound).
   void write(write_command cmd, std::function<void(write_status)> done) {
-    self_->request(st().ctx->writer, settings().request_timeout, write_atom::value, cmd)
+    self_->request(writer_for(*st().ctx, st().id.str()), caf::infinite, write_atom::value, cmd)
       .then(
         [this, cmd, done](write_status s) {
           if (s == write_status::committed && cmd.change)
@@ -139,7 +165,7 @@ public:
 
   // Re-reads the invoice after a conflict, then runs `again`.
   void reload_then(std::function<void()> again, std::function<void(failure)> give_up) {
-    self_->request(st().ctx->reader, settings().request_timeout, load_atom::value, st().id)
+    self_->request(st().ctx->reader, caf::infinite, load_atom::value, st().id)
       .then(
         [this, again, give_up](load_result& r) {
           if (!ok(r))
@@ -446,11 +472,7 @@ invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context
       logic->enqueue([logic, rp] { logic->expire(rp); });
       return rp;
     },
-    [self](idle_atom, uint64_t generation) {
-      auto& st = self->state;
-      if (generation == st.idle_generation && !st.busy && st.queue.empty())
-        self->send(st.shard, idle_atom::value, st.id, st.handled);
-    },
+    [logic](idle_atom) { logic->on_idle_timer(); },
     [self](stop_atom) {
       // The shard routes nothing more here after sending stop, and it only
       // does so when every routed request was handled.

@@ -70,6 +70,13 @@ const std::vector<setting>& settings() {
      "most commands waiting for a commit; more are answered 503", integer(&config::pending_max)},
     {"max_in_flight", kind::integer, "20000", 1, 1'000'000, false,
      "most API calls in flight; more are answered 503", integer(&config::max_in_flight)},
+    {"admission_latency_ms", kind::integer, "50", 0, 60'000, false,
+     "latency to hold under overload: API calls in flight are capped at the recent completion "
+     "rate times this (at least 256), more are answered 503 + Retry-After; 0: off",
+     integer(&config::admission_latency_ms)},
+    {"writers", kind::integer, "2", 1, 16, false,
+     "database connections for group commits (invoices are split among them)",
+     integer(&config::writers)},
     {"body_limit_bytes", kind::integer, "1048576", 1'024, 64 << 20, false,
      "largest request body accepted (413 beyond)", integer(&config::body_limit_bytes)},
     {"max_connections", kind::integer, "10000", 1, 1'000'000, false,
@@ -298,6 +305,8 @@ std::string describe(const config& c) {
   line("batch_max", std::to_string(c.batch_max));
   line("pending_max", std::to_string(c.pending_max));
   line("max_in_flight", std::to_string(c.max_in_flight));
+  line("admission_latency_ms", std::to_string(c.admission_latency_ms));
+  line("writers", std::to_string(c.writers));
   line("body_limit_bytes", std::to_string(c.body_limit_bytes));
   line("max_connections", std::to_string(c.max_connections));
   line("readers", std::to_string(c.readers));

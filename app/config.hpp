@@ -31,6 +31,8 @@ struct config {
   int64_t batch_max = 0;
   int64_t pending_max = 0;
   int64_t max_in_flight = 0;
+  int64_t admission_latency_ms = 0;
+  int64_t writers = 0;
   int64_t body_limit_bytes = 0;
   int64_t max_connections = 0;
   int64_t readers = 0;

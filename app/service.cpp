@@ -90,7 +90,8 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
         << name << ' ' << value << '\n';
   };
-  metric("billing_db_up", "gauge", "1 when the writer's database connection is open", p.db_up ? 1 : 0);
+  metric("billing_db_up", "gauge", "1 when every writer's database connection is open", p.db_up() ? 1 : 0);
+  metric("billing_writer_connections_up", "gauge", "writers whose database connection is open", p.writers_up.load());
   metric("billing_commit_batches_total", "counter", "group-commit transactions", p.batches.load());
   metric("billing_commit_commands_total", "counter", "commands written in those transactions", p.commands.load());
   metric("billing_commit_batch_size_mean", "gauge", "mean commands per transaction", p.mean_batch_size());
@@ -103,6 +104,7 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_writes_queued", "gauge", "writes waiting for a commit", p.queued.load());
   metric("billing_invoice_actors", "gauge", "live invoice actors", registry.live_actors());
   metric("billing_api_in_flight", "gauge", "API calls in flight", gateway.in_flight());
+  metric("billing_api_admission_cap", "gauge", "API calls admitted in flight now (rate x admission_latency_ms)", gateway.admission_cap());
   metric("billing_http_connections", "gauge", "open HTTP connections", h.active);
   metric("billing_http_requests_total", "counter", "HTTP requests handled", h.requests);
   metric("billing_http_rejected_total", "counter", "connections refused at max_connections", h.rejected_overload);
@@ -256,7 +258,7 @@ int serve(const config& c) {
   wcfg.url = c.database_url;
   wcfg.max_batch = static_cast<size_t>(c.batch_max);
   wcfg.max_pending = static_cast<size_t>(c.pending_max);
-  auto writer = spawn_writer(sys, wcfg, stats);
+  auto writers = spawn_writers(sys, wcfg, static_cast<size_t>(c.writers), stats);
   reader_config rcfg;
   rcfg.url = c.database_url;
   rcfg.readers = static_cast<size_t>(c.readers);
@@ -269,8 +271,9 @@ int serve(const config& c) {
   ctx->settings.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   ctx->settings.provider_name = c.provider;
   ctx->settings.max_in_flight = static_cast<size_t>(c.max_in_flight);
+  ctx->settings.admission_latency = std::chrono::milliseconds(c.admission_latency_ms);
   ctx->settings.sweep_interval = std::chrono::seconds(c.sweep_interval_seconds);
-  ctx->writer = writer;
+  ctx->writers = writers;
   ctx->reader = reader;
   ctx->provider = provider;
   ctx->box = std::make_shared<secret_box>(std::get<secret_box>(box));
@@ -279,7 +282,7 @@ int serve(const config& c) {
   int exit_code = 0;
   {
     invoice_registry registry{sys, ctx, static_cast<size_t>(c.registry_shards)};
-    actor_gateway gateway{sys, ctx, registry, [stats] { return stats->db_up.load(); },
+    actor_gateway gateway{sys, ctx, registry, [stats] { return stats->db_up(); },
                           static_cast<size_t>(c.scheduler_threads)};
     auto sweeper = spawn_sweeper(sys, ctx, registry);
 
@@ -327,7 +330,8 @@ int serve(const config& c) {
   stop_bridge(sys, bridge);
   caf::anon_send_exit(provider, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+  for (auto& writer : writers)
+    caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
   ctx.reset();
   spdlog::info("billingd stopped");
   return exit_code;

@@ -40,6 +40,10 @@ struct writer_state {
   std::unique_ptr<pg_store> store;
   std::deque<queued_write> queue; // received, not yet answered
   bool flush_pending = false;     // a flush marker is in the mailbox
+  // This writer's share of the shared gauges, so it can update and (on
+  // exit) withdraw them without knowing the other writers.
+  bool up = false;
+  size_t reported_queued = 0;
   // Reconnect backoff. retry_gen tags retry timers: delayed_send cannot be
   // cancelled, so a timer whose generation is not current is ignored.
   std::chrono::milliseconds backoff{0};
@@ -59,6 +63,27 @@ void count(persistence_stats& s, write_status st) {
   }
 }
 
+void set_up(self_ptr self, bool up) {
+  auto& s = self->state;
+  if (s.up == up)
+    return;
+  s.up = up;
+  if (up)
+    ++s.stats->writers_up;
+  else
+    --s.stats->writers_up;
+}
+
+void report_queued(self_ptr self) {
+  auto& s = self->state;
+  auto n = s.queue.size();
+  if (n >= s.reported_queued)
+    s.stats->queued += n - s.reported_queued;
+  else
+    s.stats->queued -= s.reported_queued - n;
+  s.reported_queued = n;
+}
+
 void answer(self_ptr self, queued_write& w, write_status st) {
   count(*self->state.stats, st);
   w.promise.deliver(st);
@@ -74,9 +99,10 @@ void arm_retry(self_ptr self) {
 // The connection is gone: schedule the first reconnect attempt.
 void went_down(self_ptr self) {
   auto& s = self->state;
-  if (s.stats->db_up.exchange(false))
+  if (s.up)
     spdlog::warn("persistence writer: database connection lost; answering unavailable and "
                  "reconnecting");
+  set_up(self, false);
   s.backoff = s.cfg.backoff_min;
   arm_retry(self);
 }
@@ -86,8 +112,9 @@ bool try_connect(self_ptr self) {
   auto& s = self->state;
   auto r = s.store->connect();
   if (ok(r)) {
-    if (!s.stats->db_up.exchange(true) && s.backoff.count() > 0)
+    if (!s.up && s.backoff.count() > 0)
       spdlog::info("persistence writer: database connection restored");
+    set_up(self, true);
     s.backoff = std::chrono::milliseconds{0};
     s.next_attempt = clock::time_point{};
     return true;
@@ -95,7 +122,7 @@ bool try_connect(self_ptr self) {
   if (s.backoff.count() == 0)
     spdlog::warn("persistence writer: cannot connect to {}: {}", pg_detail::redact(s.cfg.url),
                  std::get<failure>(r).message);
-  s.stats->db_up = false;
+  set_up(self, false);
   s.backoff = s.backoff.count() == 0 ? s.cfg.backoff_min
                                       : std::min(s.backoff * 2, s.cfg.backoff_max);
   arm_retry(self);
@@ -107,7 +134,7 @@ void fail_queue(self_ptr self, write_status st) {
   for (auto& w : s.queue)
     answer(self, w, st);
   s.queue.clear();
-  s.stats->queued = 0;
+  report_queued(self);
 }
 
 // Commits the oldest max_batch queued commands and answers them.
@@ -136,7 +163,7 @@ void commit_one_batch(self_ptr self) {
   if (signals && s.cfg.listener)
     caf::anon_send(s.cfg.listener, nudge_atom::value);
   s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<std::ptrdiff_t>(n));
-  stats.queued = s.queue.size();
+  report_queued(self);
   if (!s.store->connected()) {
     went_down(self);
     fail_queue(self, write_status::unavailable);
@@ -159,6 +186,7 @@ writer_impl::behavior_type writer_fun(self_ptr self, writer_config cfg,
   s.cfg.max_batch = std::max<size_t>(s.cfg.max_batch, 1);
   s.cfg.max_pending = std::max(s.cfg.max_pending, s.cfg.max_batch);
   s.stats = std::move(stats);
+  ++s.stats->writers;
   s.store = std::make_unique<pg_store>(store_options{
     s.cfg.url, s.cfg.connect_timeout, s.cfg.statement_timeout, s.cfg.application_name});
   try_connect(self);
@@ -167,6 +195,8 @@ writer_impl::behavior_type writer_fun(self_ptr self, writer_config cfg,
     // The last flush: whatever was received gets its answer before we go.
     while (!self->state.queue.empty())
       commit_one_batch(self);
+    set_up(self, false);
+    --self->state.stats->writers;
     self->quit(msg.reason);
   });
 
@@ -183,7 +213,7 @@ writer_impl::behavior_type writer_fun(self_ptr self, writer_config cfg,
       }
       auto rp = self->make_response_promise<write_status>();
       s.queue.push_back(queued_write{std::move(cmd), rp});
-      s.stats->queued = s.queue.size();
+      report_queued(self);
       request_flush(self);
       return rp;
     },
@@ -214,6 +244,20 @@ writer_actor spawn_writer(caf::actor_system& sys, writer_config cfg,
     stats = std::make_shared<persistence_stats>();
   writer_impl h = sys.spawn<caf::detached>(writer_fun, std::move(cfg), std::move(stats));
   return h;
+}
+
+std::vector<writer_actor> spawn_writers(caf::actor_system& sys, const writer_config& cfg,
+                                        size_t count, std::shared_ptr<persistence_stats> stats) {
+  if (!stats)
+    stats = std::make_shared<persistence_stats>();
+  std::vector<writer_actor> writers;
+  for (size_t i = 0; i < std::max<size_t>(count, 1); ++i) {
+    auto c = cfg;
+    if (count > 1)
+      c.application_name += "-" + std::to_string(i + 1);
+    writers.push_back(spawn_writer(sys, std::move(c), stats));
+  }
+  return writers;
 }
 
 } // namespace billing

@@ -1,7 +1,8 @@
 #pragma once
 // The group-commit writer: implements writer_actor. Spawned detached (it
-// blocks in libpqxx), owns one pg_store connection, and is the only actor
-// that writes invoices, webhook_events and outbox rows.
+// blocks in libpqxx) and owns one pg_store connection. The writers (one or
+// more, see spawn_writers) are the only actors that write invoices,
+// webhook_events and outbox rows.
 //
 // Batching: the first write of a new batch makes the actor send itself a
 // flush marker; every write already in the mailbox is taken in before the
@@ -12,7 +13,8 @@
 // Each requester is answered only after COMMIT.
 //
 // Bounds: at most max_pending commands received and not yet answered; past
-// it a write is answered `overloaded` at once. Database down: writes are
+// it a write is answered `overloaded` at once. (Latency under overload is
+// bounded earlier, by the gateway's admission limit.) Database down: writes are
 // answered `unavailable` at once while the actor reconnects with
 // exponential backoff (backoff_min .. backoff_max), driven by a retry timer
 // and by incoming writes; it recovers without a restart.
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace billing {
 
@@ -47,9 +50,9 @@ struct writer_config {
   outbox_listener listener{};
 };
 
-// Counters shared between the writer (the only writer of them) and any
-// reader: the HTTP edge's /metrics, readiness, tests. Monotonic except
-// db_up and queued.
+// Counters shared between the writers (several may share one) and any
+// reader: the HTTP edge's /metrics, readiness, tests. Monotonic except the
+// gauges (queued, writers, writers_up).
 struct persistence_stats {
   std::atomic<uint64_t> batches{0};     // transactions attempted
   std::atomic<uint64_t> commands{0};    // commands in those transactions
@@ -59,9 +62,15 @@ struct persistence_stats {
   std::atomic<uint64_t> unavailable{0}; // answered unavailable (incl. at once, db down)
   std::atomic<uint64_t> overloaded{0};  // answered overloaded (max_pending reached)
   std::atomic<uint64_t> max_batch_seen{0};
-  std::atomic<uint64_t> queued{0};      // gauge: received, not yet answered
-  std::atomic<bool> db_up{false};       // the writer's connection is open
+  std::atomic<uint64_t> queued{0};      // gauge: received, not yet answered (all writers)
+  std::atomic<uint32_t> writers{0};     // gauge: writers running
+  std::atomic<uint32_t> writers_up{0};  // gauge: writers whose connection is open
 
+  // Every writer has its connection (readiness).
+  bool db_up() const noexcept {
+    auto n = writers.load();
+    return n > 0 && writers_up.load() == n;
+  }
   double mean_batch_size() const noexcept {
     auto b = batches.load();
     return b == 0 ? 0.0 : static_cast<double>(commands.load()) / static_cast<double>(b);
@@ -72,5 +81,12 @@ struct persistence_stats {
 // at start is not an error (writes answer unavailable until it is back).
 writer_actor spawn_writer(caf::actor_system& sys, writer_config cfg,
                           std::shared_ptr<persistence_stats> stats);
+
+// `count` writers, each on its own connection and sharing `stats`: one
+// batch's statements run while another's COMMIT waits for its fsync, which
+// a single connection cannot overlap. Route each invoice to one of them
+// (writer_for in actors/context.hpp) so its writes stay on one connection.
+std::vector<writer_actor> spawn_writers(caf::actor_system& sys, const writer_config& cfg,
+                                        size_t count, std::shared_ptr<persistence_stats> stats);
 
 } // namespace billing

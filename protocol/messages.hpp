@@ -43,7 +43,7 @@ using invoice_actor = caf::typed_actor<
   caf::replies_to<cancel_atom>::with<invoice_result>,
   caf::replies_to<event_atom, incoming_event>::with<webhook_result>,
   caf::replies_to<expire_atom>::with<webhook_result>,
-  caf::reacts_to<idle_atom, uint64_t>, // its own passivation timer
+  caf::reacts_to<idle_atom>, // its own passivation timer
   caf::reacts_to<stop_atom>>;          // from its shard: passivate now
 
 // A registry shard: owns the invoice actors whose id hashes to it, spawns

@@ -31,7 +31,7 @@ struct fixture {
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx->settings.idle_timeout = idle;
     ctx->settings.request_timeout = 5'000ms;
-    ctx->writer = sys->spawn(test::fake_writer, db);
+    ctx->writers = {sys->spawn(test::fake_writer, db)};
     ctx->reader = sys->spawn(test::fake_reader, db);
     ctx->provider = spawn_simulated_provider(*sys);
     ctx->box = std::make_shared<secret_box>(secret_box::key_type{1, 2, 3});
@@ -44,7 +44,7 @@ struct fixture {
     gateway.reset();
     for (auto& s : registry->shards())
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(ctx->writer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->writers.front(), caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->reader, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->provider, caf::exit_reason::user_shutdown);
     ctx.reset();

@@ -105,7 +105,7 @@ TEST_CASE("writer: 2,000 concurrent writes all commit, in batches", "[writer]") 
     CHECK(stats->mean_batch_size() > 1.0);
     CHECK(stats->max_batch_seen <= 256);
     CHECK(stats->queued == 0);
-    CHECK(stats->db_up);
+    CHECK(stats->db_up());
     CHECK(db.scalar("SELECT count(*) FROM invoices") == 2000);
     CHECK(db.scalar("SELECT count(*) FROM webhook_events") == 2000);
     CHECK(db.scalar("SELECT count(*) FROM outbox") == 2000);
@@ -240,7 +240,7 @@ TEST_CASE("writer: database down, every write is answered unavailable at once", 
       CHECK(steady::now() - t0 < 1s);
       std::this_thread::sleep_for(30ms);
     }
-    CHECK_FALSE(stats->db_up);
+    CHECK_FALSE(stats->db_up());
     CHECK(stats->unavailable == 510);
     CHECK(stats->committed == 0);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
@@ -271,7 +271,7 @@ TEST_CASE("writer: recovers from a killed connection without a restart", "[write
       st = write_one(self, writer, full_cmd(i));
     }
     CHECK(st == write_status::committed);
-    CHECK(stats->db_up);
+    CHECK(stats->db_up());
     CHECK(stats->unavailable >= 1);
     CHECK(db.scalar("SELECT count(*) FROM invoices WHERE id = '" + lost_id.str() + "'") == 0);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
@@ -316,13 +316,13 @@ TEST_CASE("writer: survives a database server stop and start", "[writer][restart
       CHECK(steady::now() - t0 < 1s);
       std::this_thread::sleep_for(25ms);
     }
-    CHECK_FALSE(stats->db_up);
+    CHECK_FALSE(stats->db_up());
 
     REQUIRE(start_pg() == 0);
     auto deadline = steady::now() + 10s;
-    while (!stats->db_up && steady::now() < deadline) // the retry timer reconnects
+    while (!stats->db_up() && steady::now() < deadline) // the retry timer reconnects
       std::this_thread::sleep_for(20ms);
-    CHECK(stats->db_up);
+    CHECK(stats->db_up());
     CHECK(write_one(self, writer, full_cmd(1)) == write_status::committed);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
   }

@@ -1,0 +1,44 @@
+#pragma once
+// Admission control by latency, from Little's law: calls in flight = rate x
+// latency. Capping the calls in flight at (recent completion rate x target
+// latency) holds the latency of accepted calls near the target when more
+// arrives than billingd can finish; the excess is refused at once (503 +
+// Retry-After) instead of queueing behind everything else. Below capacity
+// the cap is never reached: in flight = rate x actual latency < the cap.
+//
+// Thread-safe and lock-free: limit() is called on io threads for every call,
+// completed() on actor threads. The cap is recomputed once per window by
+// whichever caller first sees the window end.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace billing {
+
+class admission_limit {
+public:
+  using clock = std::chrono::steady_clock;
+
+  // target 0: no cap below `ceiling`. `floor` keeps a quiet service (whose
+  // recent rate says little) from refusing the first calls of a burst.
+  admission_limit(std::chrono::milliseconds target, size_t floor, size_t ceiling,
+                  std::chrono::milliseconds window = std::chrono::milliseconds{100});
+
+  // The most calls that may be in flight now.
+  size_t limit(clock::time_point now) noexcept;
+  void completed() noexcept { completed_.fetch_add(1, std::memory_order_relaxed); }
+
+private:
+  const int64_t target_ns_;
+  const size_t floor_;
+  const size_t ceiling_;
+  const int64_t window_ns_;
+  std::atomic<uint64_t> completed_{0};
+  std::atomic<int64_t> window_start_ns_{-1}; // -1: not started
+  std::atomic<uint64_t> completed_at_start_{0};
+  std::atomic<size_t> limit_;
+};
+
+} // namespace billing
