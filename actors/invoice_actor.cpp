@@ -180,6 +180,11 @@ public:
 
   // -- create ---------------------------------------------------------------
 
+  // A new invoice costs one provider call and one commit: the intent first
+  // (idempotency key: the invoice id, so a retry after a crash gets the same
+  // intent back), then the complete row. An intent whose row never got
+  // written is harmless: its client secret was never handed out, so nobody
+  // can pay it.
   void create(create_invoice_request req, caf::typed_response_promise<invoice_result> rp,
               int attempt = 0) {
     if (failed_load_)
@@ -196,8 +201,10 @@ public:
                           "an invoice for this workflow_id and shipment_id exists with a "
                           "different amount, currency or user",
                           "amount_cents"));
+      // A row from an earlier billingd that wrote the row first and the
+      // intent second, and stopped in between, lacks it.
       if (inv.provider_intent_id.empty() && inv.status == invoice_status::pending)
-        return attach_intent(false, std::move(reply), attempt); // repair a crash between steps
+        return attach_intent(std::move(reply), attempt);
       return reply(view_with_secret(false));
     }
     auto t = now();
@@ -215,61 +222,77 @@ public:
     inv.created_at = t;
     inv.updated_at = t;
     inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
-    write_command cmd;
-    cmd.change = invoice_change{fresh, 0};
-    write(std::move(cmd), [this, req, rp, reply, attempt](write_status s) mutable {
-      if (s == write_status::committed) {
-        spdlog::info("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
-                     req.workflow_id, req.shipment_id, req.amount_cents, req.currency);
-        return attach_intent(true, std::move(reply), attempt);
-      }
-      if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
-        return reload_then([this, req, rp, attempt] { create(req, rp, attempt + 1); },
-                           [reply](failure f) mutable { reply(std::move(f)); });
-      reply(failure_from(s));
-    });
+    auto ir = intent_request_for(inv); // before `fresh` moves into the callback
+    with_intent(std::move(ir), [this, fresh = std::move(fresh), req, rp, reply, attempt](
+                       const intent_info& intent) mutable {
+      fresh.inv.provider_intent_id = intent.id;
+      fresh.sealed_client_secret = st().ctx->box->seal(intent.client_secret, fresh.inv.id.str());
+      write_command cmd;
+      cmd.change = invoice_change{fresh, 0};
+      write(std::move(cmd), [this, req, rp, reply, attempt](write_status s) mutable {
+        if (s == write_status::committed) {
+          spdlog::info("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
+                       req.workflow_id, req.shipment_id, req.amount_cents, req.currency);
+          return reply(view_with_secret(true));
+        }
+        // Another replica wrote it first: answer from its row.
+        if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+          return reload_then([this, req, rp, attempt] { create(req, rp, attempt + 1); },
+                             [reply](failure f) mutable { reply(std::move(f)); });
+        reply(failure_from(s));
+      });
+    }, reply);
   }
 
-  // Asks the provider for the intent (idempotency key: the invoice id) and
-  // stores its id and sealed client secret.
-  void attach_intent(bool created, std::function<void(invoice_result)> reply, int attempt) {
-    auto& inv = st().current->inv;
-    intent_request ir{inv.id, inv.amount_cents, inv.currency, inv.workflow_id, inv.shipment_id};
+  static intent_request intent_request_for(const invoice& inv) {
+    return {inv.id, inv.amount_cents, inv.currency, inv.workflow_id, inv.shipment_id};
+  }
+
+  // Asks the provider for an intent (idempotency key: the invoice id) and
+  // hands it to `then`; a provider failure goes to `reply`.
+  template <class Then>
+  void with_intent(intent_request ir, Then then, std::function<void(invoice_result)> reply) {
     self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, ir)
       .then(
-        [this, created, reply, attempt](intent_result& r) mutable {
+        [this, then, reply](intent_result& r) mutable {
           if (!ok(r)) {
             auto f = std::get<failure>(r);
             spdlog::warn("invoice {}: provider did not create the intent: {}", st().id.str(),
                          f.message);
             return reply(std::move(f));
           }
-          auto& intent = std::get<intent_info>(r);
-          stored_invoice next = *st().current;
-          next.inv.provider_intent_id = intent.id;
-          next.inv.version += 1;
-          next.inv.updated_at = now();
-          next.sealed_client_secret = st().ctx->box->seal(intent.client_secret, next.inv.id.str());
-          write_command cmd;
-          cmd.change = invoice_change{next, st().current->inv.version};
-          write(std::move(cmd), [this, created, reply, attempt](write_status s) mutable {
-            if (s == write_status::committed)
-              return reply(view_with_secret(created));
-            if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
-              return reload_then(
-                [this, created, reply, attempt]() mutable {
-                  if (st().current && st().current->inv.provider_intent_id.empty())
-                    return attach_intent(created, std::move(reply), attempt + 1);
-                  reply(view_with_secret(created));
-                },
-                [reply](failure f) mutable { reply(std::move(f)); });
-            reply(failure_from(s));
-          });
+          then(std::get<intent_info>(r));
         },
         [this, reply](caf::error& err) mutable {
           spdlog::warn("invoice {}: provider unreachable: {}", st().id.str(), caf::to_string(err));
           reply(fail(billing_errc::provider_error, "the payment provider did not answer"));
         });
+  }
+
+  // Repair: stores the intent of a PENDING row that has none.
+  void attach_intent(std::function<void(invoice_result)> reply, int attempt) {
+    with_intent(intent_request_for(st().current->inv), [this, reply, attempt](const intent_info& intent) mutable {
+      stored_invoice next = *st().current;
+      next.inv.provider_intent_id = intent.id;
+      next.inv.version += 1;
+      next.inv.updated_at = now();
+      next.sealed_client_secret = st().ctx->box->seal(intent.client_secret, next.inv.id.str());
+      write_command cmd;
+      cmd.change = invoice_change{next, st().current->inv.version};
+      write(std::move(cmd), [this, reply, attempt](write_status s) mutable {
+        if (s == write_status::committed)
+          return reply(view_with_secret(false));
+        if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+          return reload_then(
+            [this, reply, attempt]() mutable {
+              if (st().current && st().current->inv.provider_intent_id.empty())
+                return attach_intent(std::move(reply), attempt + 1);
+              reply(view_with_secret(false));
+            },
+            [reply](failure f) mutable { reply(std::move(f)); });
+        reply(failure_from(s));
+      });
+    }, reply);
   }
 
   invoice_result view_with_secret(bool created) {

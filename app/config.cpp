@@ -74,8 +74,9 @@ const std::vector<setting>& settings() {
      "latency to hold under overload: API calls in flight are capped at the recent completion "
      "rate times this (at least 256), more are answered 503 + Retry-After; 0: off",
      integer(&config::admission_latency_ms)},
-    {"writers", kind::integer, "2", 1, 16, false,
-     "database connections for group commits (invoices are split among them)",
+    {"writers", kind::integer, "1", 1, 16, false,
+     "database connections for group commits (invoices are split among them; more than one "
+     "helps when commits wait on a remote disk, not when PostgreSQL shares billingd's cores)",
      integer(&config::writers)},
     {"body_limit_bytes", kind::integer, "1048576", 1'024, 64 << 20, false,
      "largest request body accepted (413 beyond)", integer(&config::body_limit_bytes)},

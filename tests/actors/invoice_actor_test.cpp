@@ -105,6 +105,12 @@ TEST_CASE("create is idempotent on (workflow_id, shipment_id)", "[actors]") {
     CHECK(stored.sealed_client_secret.find(v.client_secret) == std::string::npos);
   }
 
+  {
+    std::lock_guard lock{f.db->mtx};
+    CHECK(f.db->writes == 1); // the intent first, then one commit of the whole row
+    CHECK(f.db->invoices.at(v.inv.id.str()).inv.version == 1);
+  }
+
   auto again = f.create(request());
   REQUIRE(ok(again));
   CHECK_FALSE(std::get<invoice_view>(again).created);
@@ -118,6 +124,43 @@ TEST_CASE("create is idempotent on (workflow_id, shipment_id)", "[actors]") {
   auto read = f.get(v.inv.id);
   REQUIRE(ok(read));
   CHECK(std::get<invoice_view>(read).client_secret.empty()); // reads never expose it
+}
+
+TEST_CASE("each invoice gets its own intent; a row without one is repaired", "[actors]") {
+  fixture f;
+  auto a = f.create(request("shp_a"));
+  auto b = f.create(request("shp_b"));
+  REQUIRE(ok(a));
+  REQUIRE(ok(b));
+  auto& va = std::get<invoice_view>(a);
+  auto& vb = std::get<invoice_view>(b);
+  CHECK(va.inv.provider_intent_id != vb.inv.provider_intent_id);
+  CHECK(va.client_secret != vb.client_secret);
+
+  // A PENDING row with no intent (an older billingd stopped between its two
+  // steps): the repeated create attaches one and hands out its secret.
+  auto id = derive_invoice_id("wf_1", "shp_c");
+  {
+    std::lock_guard lock{f.db->mtx};
+    stored_invoice legacy;
+    legacy.inv.id = id;
+    legacy.inv.user_id = "usr_1";
+    legacy.inv.shipment_id = "shp_c";
+    legacy.inv.workflow_id = "wf_1";
+    legacy.inv.amount_cents = 12'500;
+    legacy.inv.currency = "usd";
+    legacy.inv.status = invoice_status::pending;
+    legacy.inv.version = 1;
+    legacy.inv.provider = "simulated";
+    f.db->invoices[id.str()] = legacy;
+  }
+  auto c = f.create(request("shp_c"));
+  REQUIRE(ok(c));
+  auto& vc = std::get<invoice_view>(c);
+  CHECK_FALSE(vc.created);
+  CHECK(vc.inv.version == 2);
+  CHECK(vc.inv.provider_intent_id.str().starts_with("pi_sim_"));
+  CHECK(vc.client_secret.starts_with(vc.inv.provider_intent_id.str() + "_secret_"));
 }
 
 TEST_CASE("events move the invoice once and write one outbox row per transition", "[actors]") {
