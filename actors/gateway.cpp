@@ -58,14 +58,29 @@ actor_gateway::~actor_gateway() {
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+namespace {
+
+failure at_capacity(size_t cap) {
+  return fail(billing_errc::overloaded,
+              "billingd is at capacity (" + std::to_string(cap) + " calls in flight); retry later");
+}
+
+} // namespace
+
+std::optional<failure> actor_gateway::refuse_now() const {
+  const size_t cap = admission_->limit(admission_limit::clock::now());
+  if (in_flight_->load(std::memory_order_relaxed) >= cap)
+    return at_capacity(cap);
+  return std::nullopt;
+}
+
 template <class T>
 void actor_gateway::submit(callback<T> done,
                            std::function<void(caf::event_based_actor*, callback<T>)> fn) {
   const size_t cap = admission_->limit(admission_limit::clock::now());
   if (in_flight_->fetch_add(1, std::memory_order_relaxed) >= cap) {
     in_flight_->fetch_sub(1, std::memory_order_relaxed);
-    done(T{fail(billing_errc::overloaded,
-                "billingd is at capacity (" + std::to_string(cap) + " calls in flight); retry later")});
+    done(T{at_capacity(cap)});
     return;
   }
   callback<T> counted = [counter = in_flight_, admission = admission_, done = std::move(done)](T r) {

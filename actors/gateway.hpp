@@ -31,6 +31,7 @@ public:
   void cancel_invoice(invoice_id id, callback<invoice_result> done) override;
   void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) override;
   bool ready() const override { return ready_(); }
+  std::optional<failure> refuse_now() const override;
 
   size_t in_flight() const { return in_flight_->load(std::memory_order_relaxed); }
   // The current cap on calls in flight (max_in_flight or lower).

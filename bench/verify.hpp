@@ -31,7 +31,7 @@ using pass_states = std::vector<std::vector<delivery_state>>;
 struct verify_options {
   std::string database_url;
   bool allow_unacknowledged = false;
-  int64_t base_version = 2; // after setup: created (1) + intent attached (2)
+  int64_t base_version = 1; // after setup: created with its intent, one commit
   size_t max_problems = 10;
 };
 

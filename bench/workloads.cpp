@@ -111,7 +111,7 @@ uint64_t seed_invoices(const plan& p, const std::string& url) {
     auto r = tx.exec_params(
       "INSERT INTO invoices (id, user_id, shipment_id, workflow_id, amount_cents, currency, status, version, "
       "provider, provider_intent_id, expires_at, created_at, updated_at) "
-      "SELECT i::uuid, u, s, w, a, c, 'PENDING', 2, 'simulated', pi, now() + interval '1 day', now(), now() "
+      "SELECT i::uuid, u, s, w, a, c, 'PENDING', 1, 'simulated', pi, now() + interval '1 day', now(), now() "
       "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[]) "
       "AS t(i, u, s, w, a, c, pi) ON CONFLICT DO NOTHING",
       quoted_array(id), quoted_array(user), quoted_array(shipment), quoted_array(workflow), quoted_array(amount),

@@ -222,6 +222,8 @@ void http_edge::cancel_invoice(const request& req, std::string_view id, responde
 }
 
 void http_edge::webhook(const request& req, responder reply) {
+  if (auto refused = api_.refuse_now())
+    return reply(error_response(req, *refused));
   auto now = cfg_.clock();
   auto sig_it = req.find("Stripe-Signature");
   std::string_view sig = sig_it == req.end() ? std::string_view{}

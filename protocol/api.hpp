@@ -67,6 +67,10 @@ public:
   virtual void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) = 0;
   // False while the database is unreachable.
   virtual bool ready() const = 0;
+  // Whether a call made now would be refused for capacity: the edges ask
+  // before parsing or verifying anything, so refusing costs next to nothing
+  // when billingd is overloaded.
+  virtual std::optional<failure> refuse_now() const { return std::nullopt; }
 };
 
 } // namespace billing
