@@ -390,6 +390,23 @@ std::vector<write_status> pg_store::write_batch(std::span<const write_command> c
   return st;
 }
 
+namespace {
+
+// A row of load_invoice / load_invoices.
+load_result stored_from_row(const pqxx::row& row) {
+  stored_invoice out;
+  out.inv = to_invoice(row);
+  if (!row[17].is_null()) {
+    auto sealed = pg_detail::base64_decode(row[17].c_str());
+    if (!sealed)
+      return fail(billing_errc::internal, "invoices.client_secret_sealed is not base64");
+    out.sealed_client_secret = std::move(*sealed);
+  }
+  return std::optional<stored_invoice>{std::move(out)};
+}
+
+} // namespace
+
 load_result pg_store::load(const invoice_id& id) {
   if (!connected())
     return fail(billing_errc::unavailable, "database unavailable");
@@ -400,18 +417,46 @@ load_result pg_store::load(const invoice_id& id) {
     auto r = tx.exec_prepared(load_invoice.name, id.str());
     if (r.empty())
       return std::optional<stored_invoice>{};
-    stored_invoice out;
-    out.inv = to_invoice(r[0]);
-    if (!r[0][17].is_null()) {
-      auto sealed = pg_detail::base64_decode(r[0][17].c_str());
-      if (!sealed)
-        return fail(billing_errc::internal, "invoices.client_secret_sealed is not base64");
-      out.sealed_client_secret = std::move(*sealed);
-    }
-    return std::optional<stored_invoice>{std::move(out)};
+    return stored_from_row(r[0]);
   } catch (const std::exception& e) {
     return impl_->read_failure(e, "load");
   }
+}
+
+std::vector<load_result> pg_store::load_many(std::span<const invoice_id> ids) {
+  // Not found (and not a uuid) unless a row says otherwise.
+  std::vector<load_result> out(ids.size(), load_result{std::optional<stored_invoice>{}});
+  if (!connected()) {
+    std::fill(out.begin(), out.end(), load_result{fail(billing_errc::unavailable, "database unavailable")});
+    return out;
+  }
+  std::unordered_map<std::string, std::vector<size_t>> wanted; // by uuid_key: one id may repeat
+  pg_array arr;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!pg_detail::is_uuid(ids[i].str()))
+      continue;
+    auto& slots = wanted[pg_detail::uuid_key(ids[i].str())];
+    if (slots.empty())
+      arr.add(ids[i].str());
+    slots.push_back(i);
+  }
+  if (arr.size() == 0)
+    return out;
+  try {
+    pqxx::nontransaction tx{*impl_->conn};
+    auto r = tx.exec_prepared(load_invoices.name, arr.str());
+    for (const auto& row : r) {
+      auto it = wanted.find(pg_detail::uuid_key(row[0].c_str()));
+      if (it == wanted.end())
+        continue;
+      auto one = stored_from_row(row);
+      for (size_t i : it->second)
+        out[i] = one;
+    }
+  } catch (const std::exception& e) {
+    std::fill(out.begin(), out.end(), load_result{impl_->read_failure(e, "load")});
+  }
+  return out;
 }
 
 find_result pg_store::find_by_intent(const intent_id& id) {

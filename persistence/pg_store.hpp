@@ -68,6 +68,8 @@ public:
 
   // Not found (including a non-uuid id) is an empty optional, not a failure.
   load_result load(const invoice_id& id);
+  // load() of each id, in one query; a failure is every id's answer.
+  std::vector<load_result> load_many(std::span<const invoice_id> ids);
   find_result find_by_intent(const intent_id& id);
   // By shipment_id and/or workflow_id (at least one), newest first;
   // limit must be >= 1 and is capped at 1000. Client secrets are not read.

@@ -18,6 +18,15 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// Private to the reader: it sends this to itself only.
+using load_flush_atom = caf::atom_constant<caf::atom("rflush")>;
+using reader_impl = reader_actor::extend<caf::reacts_to<load_flush_atom>>;
+
+struct pending_load {
+  invoice_id id;
+  caf::typed_response_promise<load_result> promise;
+};
+
 struct reader_state {
   static inline const char* name = "billing.reader";
 
@@ -25,9 +34,16 @@ struct reader_state {
   std::unique_ptr<pg_store> store;
   std::chrono::milliseconds backoff{0};
   clock::time_point next_attempt{};
+  // Loads are batched like the writer's commands: the first one sends a
+  // flush marker, and every load already in the mailbox joins its query.
+  std::vector<pending_load> loads;
+  bool flush_pending = false;
 };
 
-using reader_ptr = reader_actor::stateful_pointer<reader_state>;
+using reader_ptr = reader_impl::stateful_pointer<reader_state>;
+
+// Most ids in one query.
+constexpr size_t max_load_batch = 256;
 
 // nullopt when the store is usable now, else the failure to answer with.
 std::optional<failure> ensure_connected(reader_state& s) {
@@ -65,15 +81,54 @@ Result guarded(reader_state& s, Op op) {
   return r;
 }
 
-reader_actor::behavior_type reader_fun(reader_ptr self, reader_config cfg) {
+// Answers the queued loads (at most max_load_batch) with one query.
+void flush_loads(reader_ptr self) {
+  auto& s = self->state;
+  const size_t n = std::min(s.loads.size(), max_load_batch);
+  std::vector<invoice_id> ids;
+  ids.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    ids.push_back(s.loads[i].id);
+  std::vector<load_result> results;
+  if (auto down = ensure_connected(s)) {
+    results.assign(n, load_result{*down});
+  } else {
+    results = s.store->load_many(ids);
+    if (!s.store->connected()) {
+      s.backoff = s.cfg.backoff_min;
+      s.next_attempt = clock::now() + s.backoff;
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    s.loads[i].promise.deliver(std::move(results[i]));
+  s.loads.erase(s.loads.begin(), s.loads.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void request_load_flush(reader_ptr self) {
+  auto& s = self->state;
+  if (s.flush_pending || s.loads.empty())
+    return;
+  s.flush_pending = true;
+  self->send(caf::actor_cast<reader_impl>(self), load_flush_atom::value);
+}
+
+reader_impl::behavior_type reader_fun(reader_ptr self, reader_config cfg) {
   auto& s = self->state;
   s.cfg = std::move(cfg);
   s.store = std::make_unique<pg_store>(store_options{
     s.cfg.url, s.cfg.connect_timeout, s.cfg.statement_timeout, s.cfg.application_name});
   ensure_connected(s);
   return {
-    [self](load_atom, const invoice_id& id) {
-      return guarded<load_result>(self->state, [&](pg_store& st) { return st.load(id); });
+    [self](load_atom, invoice_id& id) -> caf::result<load_result> {
+      auto rp = self->make_response_promise<load_result>();
+      self->state.loads.push_back(pending_load{std::move(id), rp});
+      request_load_flush(self);
+      return rp;
+    },
+    [self](load_flush_atom) {
+      self->state.flush_pending = false;
+      flush_loads(self);
+      request_load_flush(self); // what is left past max_load_batch
     },
     [self](find_atom, const intent_id& id) {
       return guarded<find_result>(self->state,
@@ -103,7 +158,8 @@ reader_actor::behavior_type dispatcher_fun(reader_actor::stateful_pointer<dispat
                                            reader_config cfg) {
   const size_t n = cfg.readers;
   for (size_t i = 0; i < n; ++i)
-    self->state.readers.push_back(self->spawn<caf::detached + caf::linked>(reader_fun, cfg));
+    self->state.readers.push_back(
+      caf::actor_cast<reader_actor>(self->spawn<caf::detached + caf::linked>(reader_fun, cfg)));
   return {
     [self](load_atom a, invoice_id& id) {
       return self->delegate(self->state.pick(), a, std::move(id));
@@ -123,7 +179,8 @@ reader_actor::behavior_type dispatcher_fun(reader_actor::stateful_pointer<dispat
 } // namespace
 
 reader_actor spawn_reader(caf::actor_system& sys, reader_config cfg) {
-  return sys.spawn<caf::detached>(reader_fun, std::move(cfg));
+  reader_impl h = sys.spawn<caf::detached>(reader_fun, std::move(cfg));
+  return h;
 }
 
 reader_actor spawn_readers(caf::actor_system& sys, reader_config cfg) {

@@ -89,6 +89,10 @@ ORDER BY u.ord)sql"};
 inline constexpr statement load_invoice{"billing_load_invoice",
   "SELECT " BILLING_INVOICE_COLUMNS ", client_secret_sealed FROM invoices WHERE id = $1::uuid"};
 
+// Hydration of many invoice actors at once (a burst reaching cold invoices).
+inline constexpr statement load_invoices{"billing_load_invoices",
+  "SELECT " BILLING_INVOICE_COLUMNS ", client_secret_sealed FROM invoices WHERE id = ANY($1::uuid[])"};
+
 inline constexpr statement find_by_intent_stmt{"billing_find_by_intent",
   "SELECT id::text FROM invoices WHERE provider_intent_id = $1"};
 
@@ -114,6 +118,7 @@ inline constexpr statement due_for_expiry_stmt{"billing_due_for_expiry",
 
 inline constexpr statement all_statements[] = {
   insert_events, delete_events, insert_invoices, update_invoices, insert_outbox, load_invoice,
+  load_invoices,
   find_by_intent_stmt, list_by_shipment, list_by_workflow, list_by_both, due_for_expiry_stmt,
 };
 

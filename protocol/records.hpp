@@ -19,6 +19,7 @@ namespace billing {
 struct stored_invoice {
   invoice inv;
   std::string sealed_client_secret; // empty until the provider answered
+  friend bool operator==(const stored_invoice&, const stored_invoice&) = default;
 };
 
 // One row of webhook_events: the event id is unique, so a re-delivery is

@@ -29,6 +29,41 @@ TEST_CASE("load of a missing or malformed id is empty, not an error", "[store]")
   CHECK_FALSE(std::get<0>(f).has_value());
 }
 
+TEST_CASE("load_many answers each id as load does, in one query", "[store]") {
+  scratch_db db;
+  pg_store store{store_options{.url = db.url()}};
+  REQUIRE(ok(store.connect()));
+  auto a = sample_invoice(true);
+  auto b = sample_invoice(false);
+  std::vector<write_command> create{create_cmd(a), create_cmd(b)};
+  REQUIRE(store.write_batch(create) == statuses(2, write_status::committed));
+
+  std::vector<invoice_id> ids{a.inv.id, invoice_id{new_uuid()}, b.inv.id, invoice_id{"not-a-uuid"},
+                              a.inv.id, invoice_id{}};
+  auto got = store.load_many(ids);
+  REQUIRE(got.size() == ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    INFO("position " << i);
+    REQUIRE(ok(got[i]));
+    auto single = store.load(ids[i]);
+    REQUIRE(ok(single));
+    CHECK(std::get<0>(got[i]) == std::get<0>(single));
+  }
+  CHECK(std::get<0>(got[0]).has_value());
+  CHECK_FALSE(std::get<0>(got[1]).has_value());
+  REQUIRE(std::get<0>(got[2]).has_value());
+  CHECK(std::get<0>(got[2])->inv.id == b.inv.id);
+  CHECK(std::get<0>(got[4]) == std::get<0>(got[0])); // a repeated id gets the row twice
+  CHECK(std::get<0>(got[0])->sealed_client_secret == a.sealed_client_secret);
+
+  store.disconnect();
+  auto down = store.load_many(ids);
+  for (auto& r : down) {
+    REQUIRE_FALSE(ok(r));
+    CHECK(std::get<failure>(r).code == billing_errc::unavailable);
+  }
+}
+
 TEST_CASE("find_by_intent, list and due_for_expiry round-trip", "[store]") {
   scratch_db db;
   pg_store store{store_options{.url = db.url()}};
