@@ -17,6 +17,7 @@
 #include "persistence/writer.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -110,6 +111,16 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_http_rejected_total", "counter", "connections refused at max_connections", h.rejected_overload);
   bridge_metrics(out, bridge);
   return out.str();
+}
+
+// An info line printed whatever --log-level says: scripts and operators read
+// the bound port from it (--http-port=0 picks one).
+void log_at_any_level(const std::string& text) {
+  auto logger = spdlog::default_logger();
+  spdlog::details::log_msg msg{logger->name(), spdlog::level::info, text};
+  for (auto& sink : logger->sinks())
+    sink->log(msg);
+  logger->flush();
 }
 
 void wait_for_stop_signal() {
@@ -312,8 +323,9 @@ int serve(const config& c) {
     server_ptr = &server;
     std::string error;
     if (server.start(error)) {
-      spdlog::info("billingd listening on http://{}:{} (provider {}, {} scheduler threads, {} io threads)",
-                   c.http_address, server.port(), c.provider, c.scheduler_threads, c.io_threads);
+      log_at_any_level(fmt::format(
+        "billingd listening on http://{}:{} (provider {}, {} scheduler threads, {} io threads)",
+        c.http_address, server.port(), c.provider, c.scheduler_threads, c.io_threads));
       wait_for_stop_signal();
       // Stop in reverse: no new requests, answer those in flight, then the
       // actors, then the writer flushes its last batch.

@@ -67,17 +67,22 @@ std::optional<failure> ensure_connected(reader_state& s) {
   return std::get<failure>(std::move(r));
 }
 
-// Runs `op` if the store is usable; after a failure that dropped the
-// connection, the next attempt waits for the backoff.
+// After a failure that dropped the connection, the next attempt waits for
+// the backoff.
+void back_off_if_dropped(reader_state& s) {
+  if (!s.store->connected()) {
+    s.backoff = s.cfg.backoff_min;
+    s.next_attempt = clock::now() + s.backoff;
+  }
+}
+
+// Runs `op` if the store is usable.
 template <class Result, class Op>
 Result guarded(reader_state& s, Op op) {
   if (auto f = ensure_connected(s))
     return std::move(*f);
   Result r = op(*s.store);
-  if (!s.store->connected()) {
-    s.backoff = s.cfg.backoff_min;
-    s.next_attempt = clock::now() + s.backoff;
-  }
+  back_off_if_dropped(s);
   return r;
 }
 
@@ -94,10 +99,7 @@ void flush_loads(reader_ptr self) {
     results.assign(n, load_result{*down});
   } else {
     results = s.store->load_many(ids);
-    if (!s.store->connected()) {
-      s.backoff = s.cfg.backoff_min;
-      s.next_attempt = clock::now() + s.backoff;
-    }
+    back_off_if_dropped(s);
   }
   for (size_t i = 0; i < n; ++i)
     s.loads[i].promise.deliver(std::move(results[i]));

@@ -39,7 +39,7 @@ BILLING_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export BILLING_SECRET_KEY
 "$billingd" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 
-"$billingd" serve --http-port=0 --log-level=info >"$work/billingd.log" 2>&1 &
+"$billingd" serve --http-port=0 --log-level=warn >"$work/billingd.log" 2>&1 &
 billingd_pid=$!
 port=
 for _ in $(seq 1 200); do
