@@ -186,7 +186,6 @@ writer_impl::behavior_type writer_fun(self_ptr self, writer_config cfg,
   s.cfg.max_batch = std::max<size_t>(s.cfg.max_batch, 1);
   s.cfg.max_pending = std::max(s.cfg.max_pending, s.cfg.max_batch);
   s.stats = std::move(stats);
-  ++s.stats->writers;
   s.store = std::make_unique<pg_store>(store_options{
     s.cfg.url, s.cfg.connect_timeout, s.cfg.statement_timeout, s.cfg.application_name});
   try_connect(self);
@@ -242,6 +241,9 @@ writer_actor spawn_writer(caf::actor_system& sys, writer_config cfg,
                           std::shared_ptr<persistence_stats> stats) {
   if (!stats)
     stats = std::make_shared<persistence_stats>();
+  // Counted before it runs, so db_up() stays false until every writer of a
+  // pool has connected, not just the first to start.
+  ++stats->writers;
   writer_impl h = sys.spawn<caf::detached>(writer_fun, std::move(cfg), std::move(stats));
   return h;
 }

@@ -113,6 +113,44 @@ TEST_CASE("writer: 2,000 concurrent writes all commit, in batches", "[writer]") 
   }
 }
 
+TEST_CASE("writers: several connections share one set of stats", "[writer]") {
+  scratch_db db;
+  auto stats = std::make_shared<persistence_stats>();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  {
+    caf::scoped_actor self{sys};
+    auto writers = spawn_writers(sys, writer_config{.url = db.url()}, 2, stats);
+    REQUIRE(writers.size() == 2);
+    CHECK(stats->writers == 2); // counted at spawn: not ready until both connect
+    auto deadline = steady::now() + 10s;
+    while (stats->writers_up < 2 && steady::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    CHECK(stats->writers_up == 2);
+    CHECK(stats->db_up());
+    CHECK(db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
+                    "('billingd-writer-1', 'billingd-writer-2') AND datname = current_database()") == 2);
+    for (size_t w = 0; w < writers.size(); ++w) {
+      std::vector<write_command> cmds;
+      for (int i = 0; i < 500; ++i)
+        cmds.push_back(full_cmd(static_cast<int>(w) * 500 + i));
+      spawn_clients(sys, writers[w], std::move(cmds), 50, caf::actor_cast<caf::actor>(self));
+    }
+    auto got = collect(self, 1000);
+    CHECK(got[committed] == 1000);
+    CHECK(stats->committed == 1000);
+    CHECK(stats->queued == 0);
+    CHECK(db.scalar("SELECT count(*) FROM outbox") == 1000);
+    // One writer stopping takes its share of the gauges with it.
+    self->send_exit(writers[1], caf::exit_reason::user_shutdown);
+    self->wait_for(writers[1]);
+    CHECK(stats->writers == 1);
+    CHECK(stats->writers_up == 1);
+    CHECK(stats->db_up());
+    caf::anon_send_exit(writers[0], caf::exit_reason::user_shutdown);
+  }
+}
+
 TEST_CASE("writer: a reply means the row is committed", "[writer]") {
   scratch_db db;
   auto stats = std::make_shared<persistence_stats>();
