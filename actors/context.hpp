@@ -19,6 +19,7 @@ struct actor_settings {
   int64_t default_expiry_seconds = 86'400;      // invoice lifetime unless the request says
   std::chrono::milliseconds request_timeout{10'000}; // any request to another actor
   std::string provider_name = "simulated";
+  provider_mode mode = provider_mode::test;     // events from the other mode are mismatches
   int max_conflict_retries = 3;                 // re-read and re-apply after a CAS conflict
   size_t max_in_flight = 20'000;                // requests the gateway accepts at once
   // Under overload, calls in flight are capped at the recent completion

@@ -344,7 +344,7 @@ public:
         reply(failure_from(s));
       });
     }
-    auto d = apply(st().current->inv, ev, t);
+    auto d = apply(st().current->inv, ev, t, settings().mode);
     if (record)
       cmd.event = webhook_record{ev.id, type, st().id, d.result, t};
     if (d.result == outcome::applied) {
@@ -362,6 +362,9 @@ public:
         case write_status::committed:
           if (d.result == outcome::applied)
             spdlog::info("invoice {}: {} (event {})", st().id.str(), d.reason, ev.id.str());
+          else if (d.result == outcome::rejected_mismatch)
+            spdlog::warn("invoice {}: event {} ({}) rejected, not about this invoice: {}",
+                         st().id.str(), ev.id.str(), type, d.reason);
           else
             spdlog::info("invoice {}: {} ({})", st().id.str(), d.reason, to_string(d.result));
           return reply(webhook_reply{d.result, st().id, st().current->inv.status});
@@ -416,8 +419,14 @@ public:
           if (info.status == "succeeded") {
             spdlog::warn("invoice {}: cancel raced a successful payment; marking PAID",
                          st().id.str());
+            // The provider's own answer, not a webhook: it is about this
+            // invoice's intent, amount, currency and mode by construction.
+            auto& inv = st().current->inv;
             ev.kind = event_kind::payment_succeeded;
             ev.intent = info.id;
+            ev.amount_cents = inv.amount_cents;
+            ev.currency = inv.currency;
+            ev.livemode = settings().mode == provider_mode::live;
           }
           transition(ev, {}, false, std::move(reply));
         },

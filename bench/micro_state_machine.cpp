@@ -53,7 +53,7 @@ void BM_StateMachine_ApplyMove(benchmark::State& state) {
   const auto inv = sample_invoice(invoice_status::pending);
   const auto ev = sample_event(event_kind::payment_succeeded, now - 1);
   for (auto _ : state) {
-    auto d = apply(inv, ev, now);
+    auto d = apply(inv, ev, now, provider_mode::test);
     benchmark::DoNotOptimize(d);
     if (d.result != outcome::applied) {
       state.SkipWithError("expected applied");
@@ -67,7 +67,7 @@ void BM_StateMachine_ApplyStale(benchmark::State& state) {
   const auto inv = sample_invoice(invoice_status::paid);
   const auto ev = sample_event(event_kind::payment_failed, now - 1);
   for (auto _ : state) {
-    auto d = apply(inv, ev, now);
+    auto d = apply(inv, ev, now, provider_mode::test);
     benchmark::DoNotOptimize(d);
     if (d.result != outcome::ignored_stale) {
       state.SkipWithError("expected ignored-stale");
@@ -87,7 +87,7 @@ void BM_StateMachine_ReplayHistory(benchmark::State& state) {
   for (auto _ : state) {
     invoice inv = start;
     for (const auto& ev : history) {
-      auto d = apply(inv, ev, now);
+      auto d = apply(inv, ev, now, provider_mode::test);
       if (d.result == outcome::applied)
         inv = std::move(d.next);
     }

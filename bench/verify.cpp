@@ -250,7 +250,7 @@ verify_report verify_run(const plan& p, const pass_states& sent, const verify_op
       std::string history;
       for (auto& r : evs) {
         auto ev = expected_event(p, p.events[r.index], r.id);
-        auto d = apply(expected, ev, ev.created);
+        auto d = apply(expected, ev, ev.created, provider_mode::test);
         if (d.result == outcome::applied)
           expected = std::move(d.next);
         if (!history.empty())

@@ -26,6 +26,10 @@ enum class event_kind : uint8_t {
 
 std::string_view to_string(event_kind k) noexcept;
 
+// Which of the provider's modes billingd is configured for (Stripe's test
+// or live keys). An event from the other mode cannot be about our invoices.
+enum class provider_mode : uint8_t { test, live };
+
 struct invoice_event {
   event_kind kind = event_kind::informational;
   event_id id;                 // Stripe event id; empty for internal commands
@@ -34,7 +38,8 @@ struct invoice_event {
   // event carries none (e.g. internal commands). Compared against the invoice.
   std::optional<int64_t> amount_cents;
   std::string currency;
-  intent_id intent;
+  intent_id intent;            // the PaymentIntent the event is about, if it names one
+  bool livemode = false;       // the provider's mode when it sent the event
   std::string failure_code;
   std::string failure_message;
 };

@@ -125,7 +125,36 @@ std::optional<signal_kind> signal_for(invoice_status s) noexcept {
   return std::nullopt;
 }
 
-decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now) {
+std::optional<std::string> event_mismatch(const invoice& inv, const invoice_event& ev,
+                                          provider_mode mode) {
+  const bool live = mode == provider_mode::live;
+  if (ev.livemode != live)
+    return std::string{"livemode "} + (ev.livemode ? "true" : "false") + " on a "
+           + (live ? "live" : "test") + "-mode billingd";
+  // Every object billingd acts on (PaymentIntent, Charge, Dispute) names its
+  // PaymentIntent; an event naming none cannot be matched to ours.
+  if (ev.intent.empty())
+    return std::string{"the event names no PaymentIntent"};
+  if (inv.provider_intent_id.empty())
+    return "the invoice has no PaymentIntent yet (event names " + ev.intent.str() + ")";
+  if (ev.intent != inv.provider_intent_id)
+    return "PaymentIntent " + ev.intent.str() + " is not the invoice's "
+           + inv.provider_intent_id.str();
+  // A payment must say what was paid; other events may omit it (a dispute
+  // may be partial, so the parser leaves its amount empty).
+  if (ev.kind == K::payment_succeeded && !ev.amount_cents)
+    return std::string{"a payment without an amount"};
+  if (ev.kind == K::payment_succeeded && ev.currency.empty())
+    return std::string{"a payment without a currency"};
+  if (ev.amount_cents && *ev.amount_cents != inv.amount_cents)
+    return "amount " + std::to_string(*ev.amount_cents) + " != invoice amount "
+           + std::to_string(inv.amount_cents);
+  if (!ev.currency.empty() && ev.currency != inv.currency)
+    return "currency " + ev.currency + " != invoice currency " + inv.currency;
+  return std::nullopt;
+}
+
+decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now, provider_mode mode) {
   decision d;
   d.next = inv;
   auto ignore = [&](outcome o, std::string why) {
@@ -134,16 +163,9 @@ decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now) {
     return d;
   };
 
-  if (is_provider_event(ev.kind)) {
-    // Disputes may be partial, so the parser leaves their amount empty.
-    if (ev.amount_cents && *ev.amount_cents != inv.amount_cents)
-      return ignore(outcome::rejected_mismatch,
-                    "amount " + std::to_string(*ev.amount_cents) + " != invoice amount "
-                      + std::to_string(inv.amount_cents));
-    if (!ev.currency.empty() && ev.currency != inv.currency)
-      return ignore(outcome::rejected_mismatch,
-                    "currency " + ev.currency + " != invoice currency " + inv.currency);
-  }
+  if (is_provider_event(ev.kind))
+    if (auto why = event_mismatch(inv, ev, mode))
+      return ignore(outcome::rejected_mismatch, std::move(*why));
 
   auto to = target(inv.status, ev.kind);
   if (!to)
@@ -160,8 +182,6 @@ decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now) {
   n.updated_at = now;
   if (is_provider_event(ev.kind))
     n.last_event_at = std::max(inv.last_event_at.value_or(ev.created), ev.created);
-  if (n.provider_intent_id.empty() && !ev.intent.empty())
-    n.provider_intent_id = ev.intent;
   if (*to == S::failed) {
     n.failure_code = ev.failure_code;
     n.failure_message = ev.failure_message;

@@ -30,7 +30,7 @@ enum class outcome : uint8_t {
   ignored_stale,           // a late event of an earlier stage
   ignored_no_effect,       // consistent with the current state, nothing to do
   ignored_unknown_invoice, // no invoice matches the event (decided by routing)
-  rejected_mismatch,       // amount or currency differ from the invoice
+  rejected_mismatch,       // not about this invoice: other intent, amount, currency or mode
   rejected_invalid_state,  // an internal command not allowed now (cancel a PAID invoice)
 };
 
@@ -57,9 +57,18 @@ struct decision {
   std::string reason;                // one line for the log; never secrets
 };
 
-// Applies `ev` to `inv` at time `now`. Total: defined for every status and
-// every event kind. On `applied`, next.version is NOT bumped (the store does
-// that on write); updated_at = now and last_event_at = max(old, ev.created).
-decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now);
+// Why a provider event cannot be about `inv`, or nullopt when it can. A
+// signed event is authentic, not necessarily ours: it must come from the
+// configured mode, name the invoice's own PaymentIntent, and (when it says
+// money moved) carry the invoice's amount and currency.
+std::optional<std::string> event_mismatch(const invoice& inv, const invoice_event& ev,
+                                          provider_mode mode);
+
+// Applies `ev` to `inv` at time `now`, billingd being configured for `mode`.
+// Total: defined for every status and every event kind. A provider event
+// that fails event_mismatch() is rejected_mismatch and changes nothing. On
+// `applied`, next.version is NOT bumped (the store does that on write);
+// updated_at = now and last_event_at = max(old, ev.created).
+decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now, provider_mode mode);
 
 } // namespace billing

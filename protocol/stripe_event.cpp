@@ -555,6 +555,7 @@ invoice_event to_invoice_event(const stripe_event& ev) {
   out.amount_cents = ev.amount;
   out.currency = ev.currency;
   out.intent = ev.intent;
+  out.livemode = ev.livemode;
 
   const std::string_view t = ev.type;
   const k kind = ev.object_kind;

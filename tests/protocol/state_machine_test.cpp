@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -25,6 +26,7 @@ invoice make_invoice(S status) {
   inv.created_at = t0 - 100;
   inv.updated_at = t0 - 100;
   inv.expires_at = t0 + 86'400;
+  inv.provider_intent_id = intent_id{"pi_1"};
   if (status == S::paid || status == S::refunded || status == S::disputed)
     inv.paid_at = t0 - 50;
   if (status != S::pending)
@@ -132,7 +134,7 @@ TEST_CASE("apply follows the lifecycle table", "[state_machine]") {
   for (auto& r : lifecycle) {
     DYNAMIC_SECTION(to_string(r.from) << " + " << to_string(r.kind)) {
       auto inv = make_invoice(r.from);
-      auto d = apply(inv, make_event(r.kind), t0 + 1);
+      auto d = apply(inv, make_event(r.kind), t0 + 1, provider_mode::test);
       CHECK(d.result == r.result);
       CHECK(d.next.status == r.to);
       CHECK_FALSE(d.reason.empty());
@@ -152,29 +154,29 @@ TEST_CASE("apply follows the lifecycle table", "[state_machine]") {
 
 TEST_CASE("apply records what the event says", "[state_machine]") {
   SECTION("a failure keeps its code and message") {
-    auto d = apply(make_invoice(S::pending), make_event(K::payment_failed), t0 + 1);
+    auto d = apply(make_invoice(S::pending), make_event(K::payment_failed), t0 + 1, provider_mode::test);
     CHECK(d.next.failure_code == "card_declined");
     CHECK(d.next.failure_message == "Your card was declined.");
     CHECK(d.next.last_event_at == t0);
     CHECK(d.next.provider_intent_id == intent_id{"pi_1"});
   }
   SECTION("paid_at is when the provider says it was paid") {
-    auto d = apply(make_invoice(S::failed), make_event(K::payment_succeeded, t0 - 7), t0 + 1);
+    auto d = apply(make_invoice(S::failed), make_event(K::payment_succeeded, t0 - 7), t0 + 1, provider_mode::test);
     CHECK(d.next.paid_at == t0 - 7);
   }
   SECTION("a refund that overtakes the payment still sets paid_at") {
-    auto d = apply(make_invoice(S::pending), make_event(K::refunded), t0 + 1);
+    auto d = apply(make_invoice(S::pending), make_event(K::refunded), t0 + 1, provider_mode::test);
     CHECK(d.next.status == S::refunded);
     CHECK(d.next.paid_at == t0);
   }
   SECTION("an internal cancel leaves last_event_at alone") {
     auto inv = make_invoice(S::failed);
-    auto d = apply(inv, make_event(K::cancel_requested), t0 + 1);
+    auto d = apply(inv, make_event(K::cancel_requested), t0 + 1, provider_mode::test);
     CHECK(d.next.last_event_at == inv.last_event_at);
   }
   SECTION("last_event_at never goes backwards") {
     auto inv = make_invoice(S::failed); // last_event_at = t0 - 50
-    auto d = apply(inv, make_event(K::payment_succeeded, t0 - 60), t0 + 1);
+    auto d = apply(inv, make_event(K::payment_succeeded, t0 - 60), t0 + 1, provider_mode::test);
     CHECK(d.result == O::applied);
     CHECK(d.next.last_event_at == t0 - 50);
   }
@@ -184,12 +186,12 @@ TEST_CASE("an older failure cannot overwrite a newer one", "[state_machine]") {
   auto inv = make_invoice(S::failed); // last_event_at = t0 - 50
   inv.failure_code = "expired_card";
   auto older = make_event(K::payment_failed, t0 - 51);
-  auto d = apply(inv, older, t0);
+  auto d = apply(inv, older, t0, provider_mode::test);
   CHECK(d.result == O::ignored_stale);
   CHECK(d.next.failure_code == "expired_card");
 
   auto same_second = make_event(K::payment_failed, t0 - 50);
-  CHECK(apply(inv, same_second, t0).result == O::applied);
+  CHECK(apply(inv, same_second, t0, provider_mode::test).result == O::applied);
 }
 
 TEST_CASE("amount and currency must match the invoice", "[state_machine]") {
@@ -198,27 +200,100 @@ TEST_CASE("amount and currency must match the invoice", "[state_machine]") {
       auto inv = make_invoice(S::pending);
       auto ev = make_event(kind);
       ev.amount_cents = 12'499;
-      auto d = apply(inv, ev, t0);
+      auto d = apply(inv, ev, t0, provider_mode::test);
       CHECK(d.result == O::rejected_mismatch);
       CHECK(d.next == inv);
       CHECK(d.reason.find("12499") != std::string::npos);
 
       ev = make_event(kind);
       ev.currency = "eur";
-      d = apply(inv, ev, t0);
+      d = apply(inv, ev, t0, provider_mode::test);
       CHECK(d.result == O::rejected_mismatch);
       CHECK(d.reason.find("eur") != std::string::npos);
     }
   }
   SECTION("a partial dispute carries no amount and still applies") {
-    auto d = apply(make_invoice(S::paid), make_event(K::disputed), t0);
+    auto d = apply(make_invoice(S::paid), make_event(K::disputed), t0, provider_mode::test);
     CHECK(d.result == O::applied);
   }
   SECTION("an event without amount or currency is not a mismatch") {
     auto ev = make_event(K::payment_canceled);
     ev.amount_cents.reset();
     ev.currency.clear();
-    CHECK(apply(make_invoice(S::pending), ev, t0).result == O::applied);
+    CHECK(apply(make_invoice(S::pending), ev, t0, provider_mode::test).result == O::applied);
+  }
+}
+
+TEST_CASE("a signed event must be about the invoice", "[state_machine]") {
+  const std::vector<K> provider_kinds = {K::payment_succeeded, K::payment_failed, K::payment_canceled,
+                                         K::refunded, K::disputed, K::informational};
+  struct forgery {
+    const char* name;
+    std::function<void(invoice&, invoice_event&)> make;
+    const char* reason; // a piece of the reason
+  };
+  const std::vector<forgery> forgeries = {
+    {"another PaymentIntent", [](invoice&, invoice_event& ev) { ev.intent = intent_id{"pi_other"}; },
+     "pi_other"},
+    {"no PaymentIntent in the event", [](invoice&, invoice_event& ev) { ev.intent = intent_id{}; },
+     "names no PaymentIntent"},
+    {"an invoice without a PaymentIntent", [](invoice& inv, invoice_event&) { inv.provider_intent_id = intent_id{}; },
+     "no PaymentIntent yet"},
+    {"livemode on a test-mode billingd", [](invoice&, invoice_event& ev) { ev.livemode = true; },
+     "livemode true"},
+    {"another amount", [](invoice&, invoice_event& ev) { ev.amount_cents = 12'499; }, "12499"},
+    {"another currency", [](invoice&, invoice_event& ev) { ev.currency = "eur"; }, "eur"},
+  };
+  for (auto status : {S::pending, S::paid, S::failed, S::cancelled, S::refunded, S::disputed})
+    for (auto kind : provider_kinds)
+      for (auto& f : forgeries) {
+        if (kind == K::disputed && std::string_view{f.name} == "another amount")
+          continue; // disputes carry no amount (they may be partial)
+        DYNAMIC_SECTION(to_string(status) << " + " << to_string(kind) << ": " << f.name) {
+          auto inv = make_invoice(status);
+          auto ev = make_event(kind);
+          f.make(inv, ev);
+          auto d = apply(inv, ev, t0 + 1, provider_mode::test);
+          CHECK(d.result == O::rejected_mismatch);
+          CHECK(d.next == inv); // changes nothing
+          CHECK_FALSE(d.signal);
+          CHECK(d.reason.find(f.reason) != std::string::npos);
+        }
+      }
+
+  SECTION("a payment must say what was paid") {
+    auto ev = make_event(K::payment_succeeded);
+    ev.amount_cents.reset();
+    auto d = apply(make_invoice(S::pending), ev, t0, provider_mode::test);
+    CHECK(d.result == O::rejected_mismatch);
+    CHECK(d.reason.find("without an amount") != std::string::npos);
+    ev = make_event(K::payment_succeeded);
+    ev.currency.clear();
+    d = apply(make_invoice(S::pending), ev, t0, provider_mode::test);
+    CHECK(d.result == O::rejected_mismatch);
+    CHECK(d.reason.find("without a currency") != std::string::npos);
+  }
+  SECTION("the mode must be the configured one, both ways") {
+    auto ev = make_event(K::payment_succeeded);
+    CHECK(apply(make_invoice(S::pending), ev, t0, provider_mode::live).result == O::rejected_mismatch);
+    ev.livemode = true;
+    CHECK(apply(make_invoice(S::pending), ev, t0, provider_mode::live).result == O::applied);
+    CHECK(apply(make_invoice(S::pending), ev, t0, provider_mode::test).result == O::rejected_mismatch);
+  }
+  SECTION("internal commands are ours and never mismatched") {
+    for (auto kind : {K::cancel_requested, K::expired}) {
+      auto inv = make_invoice(S::pending);
+      inv.provider_intent_id = intent_id{};
+      inv.expires_at = t0;
+      CHECK(apply(inv, make_event(kind), t0 + 1, provider_mode::live).result == O::applied);
+    }
+  }
+  SECTION("event_mismatch agrees with apply") {
+    auto inv = make_invoice(S::pending);
+    CHECK_FALSE(event_mismatch(inv, make_event(K::payment_succeeded), provider_mode::test));
+    auto ev = make_event(K::payment_succeeded);
+    ev.intent = intent_id{"pi_2"};
+    CHECK(event_mismatch(inv, ev, provider_mode::test));
   }
 }
 
@@ -231,7 +306,7 @@ std::pair<S, int> replay(std::vector<invoice_event> events) {
   inv.last_event_at.reset();
   int applied = 0;
   for (auto& ev : events) {
-    auto d = apply(inv, ev, t0 + 1000);
+    auto d = apply(inv, ev, t0 + 1000, provider_mode::test);
     if (d.result == O::applied) {
       ++applied;
       inv = d.next;
