@@ -1,5 +1,6 @@
 #include "net/simulator.hpp"
 
+#include "protocol/json_codec.hpp"
 #include "protocol/stripe_event_builder.hpp"
 #include "protocol/stripe_signature.hpp"
 
@@ -19,8 +20,11 @@ payment_simulator::payment_simulator(billing_api& api, http_client& client,
 
 void payment_simulator::pay(invoice_id id, std::string_view body,
                             callback<result<std::string>> done) {
-  auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object())
+  auto parsed = parse_json_strict(body); // the API's rules: a repeated "outcome" is refused
+  if (!ok(parsed))
+    return done(std::get<failure>(std::move(parsed)));
+  const auto& doc = std::get<json>(parsed);
+  if (!doc.is_object())
     return done(fail(billing_errc::invalid_argument, "the body must be a JSON object", ""));
   auto it = doc.find("outcome");
   if (it == doc.end() || !it->is_string())

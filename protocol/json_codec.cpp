@@ -1,8 +1,13 @@
 #include "protocol/json_codec.hpp"
 
+#include "protocol/currency.hpp"
+#include "protocol/text.hpp"
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
+#include <utility>
 
 namespace billing {
 
@@ -13,6 +18,114 @@ using json = nlohmann::json;
 failure bad(std::string field, std::string message) {
   return fail(billing_errc::invalid_argument, std::move(message), std::move(field));
 }
+
+// parse_json_strict's reader: builds the document from nlohmann's SAX events,
+// so the duplicate-key and depth rules are checked while reading and the
+// parse ends at the first problem (an event answering false ends sax_parse).
+// Pointers into the document stay valid: a container only grows while it is
+// the innermost open one, so its ancestors never move.
+class strict_reader {
+public:
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  bool null() { return add(json(nullptr)); }
+  bool boolean(bool v) { return add(json(v)); }
+  bool number_integer(number_integer_t v) { return add(json(v)); }
+  bool number_unsigned(number_unsigned_t v) { return add(json(v)); }
+  bool number_float(number_float_t v, const string_t&) { return add(json(v)); }
+  bool string(string_t& v) { return add(json(std::move(v))); }
+  bool binary(binary_t& v) { return add(json::binary(std::move(v))); } // not from JSON text
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(string_t& k) {
+    auto& top = open_.back();
+    top.key = std::move(k);
+    if (top.value->get_ref<const json::object_t&>().count(top.key) != 0) {
+      auto where = path();
+      error_ = bad(where, "duplicate key \"" + where + "\"");
+      return false;
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const json::exception&) {
+    error_ = bad("", "the body is not valid JSON");
+    return false;
+  }
+
+  failure error() && {
+    return error_ ? std::move(*error_) : bad("", "the body is not valid JSON");
+  }
+  json root() && { return std::move(root_); }
+
+private:
+  struct open_value {
+    json* value;
+    std::string key; // objects: the key whose value is being read
+  };
+
+  // Where the value being read sits: keys joined by '.', array elements as "[i]".
+  std::string path() const {
+    std::string out;
+    for (std::size_t i = 0; i < open_.size(); ++i) {
+      auto& level = open_[i];
+      if (level.value->is_array()) {
+        // An outer array's last element is open; the innermost one's next is being read.
+        auto index = level.value->size() - (i + 1 < open_.size() ? 1 : 0);
+        out += "[" + std::to_string(index) + "]";
+      } else {
+        if (!out.empty())
+          out += '.';
+        out += level.key;
+      }
+    }
+    return out;
+  }
+
+  json* place(json&& v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    auto& top = open_.back();
+    if (top.value->is_array()) {
+      top.value->push_back(std::move(v));
+      return &top.value->back();
+    }
+    return &top.value->get_ref<json::object_t&>().emplace(top.key, std::move(v)).first->second;
+  }
+
+  bool add(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+
+  bool open(json&& container) {
+    if (open_.size() >= max_json_depth) {
+      error_ = bad(path(), "the body nests objects and arrays deeper than "
+                             + std::to_string(max_json_depth) + " levels");
+      return false;
+    }
+    open_.push_back({place(std::move(container)), {}});
+    return true;
+  }
+
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  json root_;
+  std::vector<open_value> open_;
+  std::optional<failure> error_;
+};
 
 // A required, non-empty, bounded string without control characters.
 result<std::string> id_field(const json& body, const char* name) {
@@ -77,13 +190,24 @@ std::optional<failure> check_id(std::string_view value, std::string_view field) 
   for (unsigned char c : value)
     if (c < 0x20 || c == 0x7f)
       return bad(name, name + " must not contain control characters");
+  // Ids reach PostgreSQL, which refuses invalid UTF-8 with an error of its own.
+  if (!is_valid_utf8(value))
+    return bad(name, name + " must be valid UTF-8");
   return std::nullopt;
 }
 
+result<json> parse_json_strict(std::string_view body) {
+  strict_reader reader;
+  if (!json::sax_parse(body, &reader))
+    return std::move(reader).error();
+  return std::move(reader).root();
+}
+
 result<create_invoice_request> parse_create_invoice(std::string_view body) {
-  auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded())
-    return bad("", "the body is not valid JSON");
+  auto parsed = parse_json_strict(body);
+  if (!ok(parsed))
+    return std::get<failure>(std::move(parsed));
+  const auto& doc = std::get<json>(parsed);
   if (!doc.is_object())
     return bad("", "the body must be a JSON object");
 
@@ -114,16 +238,15 @@ result<create_invoice_request> parse_create_invoice(std::string_view body) {
     return bad("currency", "currency is required");
   if (!currency->is_string())
     return bad("currency", "currency must be a string");
-  auto code = currency->get<std::string>();
-  if (code.size() != 3)
+  const auto& code = currency->get_ref<const std::string&>();
+  auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  // Only three ASCII letters are echoed back in the message below.
+  if (code.size() != 3 || !std::all_of(code.begin(), code.end(), is_letter))
     return bad("currency", "currency must be a three-letter ISO 4217 code, e.g. \"usd\"");
-  for (auto& c : code) {
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-    if (c < 'a' || c > 'z')
-      return bad("currency", "currency must be a three-letter ISO 4217 code, e.g. \"usd\"");
-  }
-  req.currency = std::move(code);
+  auto known = find_currency(code);
+  if (!known)
+    return bad("currency", "currency \"" + code + "\" is not an active ISO 4217 code");
+  req.currency = std::string{known->code};
 
   auto expires = doc.find("expires_in_seconds");
   if (expires != doc.end() && !expires->is_null()) {
