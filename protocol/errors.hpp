@@ -12,6 +12,8 @@ namespace billing {
 
 enum class billing_errc : uint8_t {
   invalid_argument,  // bad input; `field` names it
+  unauthenticated,   // no API key, or not one of ours
+  permission_denied, // a known key without the scope the call needs
   not_found,
   conflict,          // same idempotency key, different request
   invalid_state,     // e.g. cancel a PAID invoice

@@ -167,6 +167,8 @@ json invoice_json(const invoice& inv) {
 std::string_view to_string(billing_errc e) noexcept {
   switch (e) {
     case billing_errc::invalid_argument: return "invalid_argument";
+    case billing_errc::unauthenticated: return "unauthenticated";
+    case billing_errc::permission_denied: return "permission_denied";
     case billing_errc::not_found: return "not_found";
     case billing_errc::conflict: return "conflict";
     case billing_errc::invalid_state: return "invalid_state";
