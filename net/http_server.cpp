@@ -2,6 +2,12 @@
 // only on its strand (or, with one io thread, on that thread). Replies come
 // back through `responder`, which dispatches to the strand; they are written
 // in request order from a ring of `max_queued_per_connection` slots.
+//
+// Byte accounting (max_buffered_bytes): a session adds every byte it reads to
+// `held_` and to the server-wide `buffered`; a request's bytes move, as the
+// parser consumes them, into its slot (`wire`) and leave when its reply is
+// written. Refusing a request drops the unparsed bytes; linger and close drop
+// everything, so the server-wide count is exact and returns to 0.
 #include "net/http_server.hpp"
 
 #include <algorithm>
@@ -28,6 +34,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <spdlog/spdlog.h>
+
+#include "net/http_framing.hpp"
 
 namespace billing::net {
 
@@ -93,6 +101,8 @@ struct server_core {
   std::atomic<uint32_t> posting{0};
 
   std::atomic<uint64_t> accepted{0}, active{0}, requests{0}, rejected{0};
+  std::atomic<uint64_t> rejected_framing{0}, rejected_buffer{0};
+  std::atomic<uint64_t> buffered{0};  // bytes held by all sessions (max_buffered_bytes)
   std::atomic<uint64_t> inflight{0};  // requests accepted, reply not yet written
   std::atomic<uint64_t> rejecting{0};
 
@@ -134,6 +144,8 @@ class session : public std::enable_shared_from_this<session> {
         res.find(http::field::connection) != res.end() && !res.keep_alive();
     if (res.find(http::field::server) == res.end()) res.set(http::field::server, core_->cfg.server_name);
     res.keep_alive(s.keep_alive && !handler_close && !draining_);
+    // Beast drops `close` on 1.0 (it is the default there); say it anyway.
+    if (!res.keep_alive() && s.version < 11) res.set(http::field::connection, "close");
     try {
       res.prepare_payload();  // throws for a body on 1xx/204/304
     } catch (const std::exception& e) {
@@ -166,6 +178,7 @@ class session : public std::enable_shared_from_this<session> {
     bool keep_alive = true;
     bool head = false;  // HEAD request: headers only
     bool ready = false;
+    uint64_t wire = 0;  // the request's bytes, held until its reply is written
   };
   enum class parsed { complete, need_more, failed };
 
@@ -216,7 +229,7 @@ class session : public std::enable_shared_from_this<session> {
     if (ec) {
       if (ec == asio::error::eof && !(parser_ && parser_->got_some())) {
         // The client is done sending; answer what it asked, then close.
-        no_more_reads_ = true;
+        stop_reading();
         if (head_ == tail_ && !writing_) close();
         return;
       }
@@ -225,28 +238,81 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!(parser_ && parser_->got_some())) deadline_ = steady::now() + core_->cfg.read_timeout;
     buffer_.commit(n);
+    held_ += n;
+    const uint64_t total = core_->buffered.fetch_add(n, std::memory_order_relaxed) + n;
+    if (core_->cfg.max_buffered_bytes != 0 && total > core_->cfg.max_buffered_bytes) {
+      core_->rejected_buffer.fetch_add(1, std::memory_order_relaxed);
+      auto res = error_response(http::status::service_unavailable, "overloaded",
+                                "server holds too many request bytes");
+      res.set(http::field::retry_after, "1");
+      return refuse(std::move(res));
+    }
     read_loop();
   }
 
+  // Not eager until the header has passed the framing checks, so that no
+  // body byte of a refused message is ever parsed.
   parsed parse_buffered() {
     if (!parser_) {
       parser_.emplace();
-      parser_->eager(true);
+      parser_->eager(false);
       parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(core_->cfg.header_limit, UINT32_MAX)));
       parser_->body_limit(core_->cfg.body_limit);
       continue_sent_ = false;
+      header_checked_ = false;
+      scanner_.reset();
     }
     for (;;) {
       error_code ec;
-      const size_t used = parser_->put(buffer_.data(), ec);
+      const auto data = buffer_.data();
+      const size_t used = parser_->put(data, ec);
+      const bool in_header = !header_checked_;
       buffer_.consume(used);
+      partial_wire_ += used;
+      // Beast may consume a header in pieces; every piece is header bytes.
+      if (in_header && !scanner_.feed({static_cast<const char*>(data.data()), used})) {
+        reject_framing(scanner_.violation());
+        return parsed::failed;
+      }
       if (ec == http::error::need_more) return parsed::need_more;
       if (ec) {
         reject_request(ec);
         return parsed::failed;
       }
-      if (parser_->is_done()) return parsed::complete;
+      if (in_header && parser_->is_header_done()) {
+        header_checked_ = true;
+        if (const char* why = framing_violation(parser_->get())) {
+          reject_framing(why);
+          return parsed::failed;
+        }
+        if (parser_->chunked()) remember_header_fields();
+        parser_->eager(true);
+      }
+      if (parser_->is_done()) {
+        if (parser_->chunked()) drop_trailers();
+        return parsed::complete;
+      }
       if (buffer_.size() == 0) return parsed::need_more;
+    }
+  }
+
+  // Beast adds trailer fields to the header (next to fields of the same
+  // name, so not at the end); a trailer must not add a second Host or a
+  // Connection behind the framing check (RFC 9110 §6.5.1): drop them. Field
+  // nodes keep their addresses, so the header's own are known by address.
+  void remember_header_fields() {
+    header_fields_.clear();
+    for (const auto& f : parser_->get()) header_fields_.push_back(&f);
+  }
+
+  void drop_trailers() {
+    auto& req = parser_->get();
+    if (static_cast<size_t>(std::distance(req.begin(), req.end())) == header_fields_.size()) return;
+    for (auto it = req.begin(); it != req.end();) {
+      if (std::find(header_fields_.begin(), header_fields_.end(), &*it) == header_fields_.end())
+        it = req.erase(it);
+      else
+        ++it;
     }
   }
 
@@ -280,10 +346,14 @@ class session : public std::enable_shared_from_this<session> {
     const uint64_t seq = tail_++;
     slot& s = at(seq);
     s.version = req.version();
-    s.keep_alive = req.keep_alive();
+    ++served_;
+    const size_t cap = core_->cfg.max_requests_per_connection;
+    s.keep_alive = req.keep_alive() && (cap == 0 || served_ < cap);
     s.head = req.method() == http::verb::head;
     s.ready = false;
-    if (!s.keep_alive) no_more_reads_ = true;
+    s.wire = partial_wire_;
+    partial_wire_ = 0;
+    if (!s.keep_alive) stop_reading();  // nothing after this request is parsed
     core_->requests.fetch_add(1, std::memory_order_relaxed);
     core_->inflight.fetch_add(1, std::memory_order_relaxed);
     if (draining_) {
@@ -305,27 +375,53 @@ class session : public std::enable_shared_from_this<session> {
   // A request we cannot parse: answer it (after the replies before it) and
   // close, since the byte stream cannot be resynchronised.
   void reject_request(error_code ec) {
-    response res;
     if (ec == http::error::body_limit)
-      res = error_response(http::status::payload_too_large, "payload_too_large",
-                           "request body exceeds " + std::to_string(core_->cfg.body_limit) + " bytes");
-    else if (ec == http::error::header_limit)
-      res = error_response(http::status::request_header_fields_too_large, "header_too_large",
-                           "request header exceeds " + std::to_string(core_->cfg.header_limit) + " bytes");
-    else
-      res = error_response(http::status::bad_request, "bad_request", "malformed HTTP request");
+      return refuse(error_response(http::status::payload_too_large, "payload_too_large",
+                                   "request body exceeds " + std::to_string(core_->cfg.body_limit) + " bytes"));
+    if (ec == http::error::header_limit)
+      return refuse(error_response(http::status::request_header_fields_too_large, "header_too_large",
+                                   "request header exceeds " + std::to_string(core_->cfg.header_limit) + " bytes"));
+    if (is_framing_error(ec)) core_->rejected_framing.fetch_add(1, std::memory_order_relaxed);
+    refuse(error_response(http::status::bad_request, "bad_request", "malformed HTTP request"));
+  }
+
+  void reject_framing(const char* why) {
+    core_->rejected_framing.fetch_add(1, std::memory_order_relaxed);
+    refuse(error_response(http::status::bad_request, "bad_request", why));
+  }
+
+  // Queues `res` as the last reply of this connection (after the replies
+  // before it), then closes; the message under way and every byte after it
+  // are dropped unparsed. The ring has room: reading only runs while it does.
+  void refuse(response res) {
     res.set(http::field::connection, "close");
-    const bool http10 = parser_->is_header_done() && parser_->get().version() == 10;
-    parser_.reset();
-    no_more_reads_ = true;
+    const bool http10 = parser_ && parser_->is_header_done() && parser_->get().version() == 10;
+    stop_reading();
     const uint64_t seq = tail_++;
     slot& s = at(seq);
     s.version = http10 ? 10 : 11;
     s.keep_alive = false;
     s.head = false;
     s.ready = false;
+    s.wire = 0;
     core_->inflight.fetch_add(1, std::memory_order_relaxed);
     deliver(seq, std::move(res));
+  }
+
+  // No request after this point is parsed: the partial message and the
+  // unparsed bytes are released now.
+  void stop_reading() {
+    no_more_reads_ = true;
+    parser_.reset();
+    unhold(buffer_.size() + partial_wire_);
+    partial_wire_ = 0;
+    buffer_.clear();
+  }
+
+  void unhold(uint64_t n) {
+    if (n == 0) return;
+    held_ -= n;
+    core_->buffered.fetch_sub(n, std::memory_order_relaxed);
   }
 
   void maybe_write() {
@@ -368,6 +464,8 @@ class session : public std::enable_shared_from_this<session> {
     const bool keep = s.res.keep_alive();
     s.res = response{};
     s.ready = false;
+    unhold(s.wire);
+    s.wire = 0;
     ++head_;
     core_->inflight.fetch_sub(1, std::memory_order_relaxed);
     if (!keep || (draining_ && head_ == tail_) || (no_more_reads_ && head_ == tail_)) return linger_close();
@@ -380,8 +478,9 @@ class session : public std::enable_shared_from_this<session> {
   void linger_close() {
     if (closed_ || lingering_) return;
     lingering_ = true;
-    no_more_reads_ = true;
+    stop_reading();
     abandon_slots();
+    unhold(held_);  // what arrives while lingering is discarded, not held
     error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
@@ -398,11 +497,13 @@ class session : public std::enable_shared_from_this<session> {
     stream_.async_read_some(buffer_.prepare(4096), beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
+  // The caller releases the slots' bytes (unhold(held_)).
   void abandon_slots() {
     if (tail_ != head_) core_->inflight.fetch_sub(tail_ - head_, std::memory_order_relaxed);
     for (; head_ != tail_; ++head_) {
       at(head_).res = response{};
       at(head_).ready = false;
+      at(head_).wire = 0;
     }
   }
 
@@ -422,6 +523,7 @@ class session : public std::enable_shared_from_this<session> {
     if (released_) return;
     released_ = true;
     abandon_slots();
+    unhold(held_);
     core_->active.fetch_sub(1, std::memory_order_relaxed);
     std::lock_guard lock{core_->registry_mutex};
     core_->registry.erase(this);
@@ -431,6 +533,7 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  header_scanner scanner_;  // raw bytes of the header being parsed
   std::vector<slot> ring_;
   std::string header_out_;  // serialized header of the reply being written
   uint64_t head_ = 0;  // next reply to write
@@ -438,6 +541,11 @@ class session : public std::enable_shared_from_this<session> {
   steady::time_point deadline_{};
   steady::time_point linger_deadline_{};
   size_t discarded_ = 0;
+  uint64_t held_ = 0;          // bytes this session counts in core_->buffered
+  uint64_t partial_wire_ = 0;  // bytes the parser consumed for the request under way
+  uint64_t served_ = 0;        // requests handed on (max_requests_per_connection)
+  std::vector<const void*> header_fields_;  // a chunked request's own fields, not its trailers
+  bool header_checked_ = false;
   bool fresh_ = true;          // no request yet
   bool reading_ = false;
   bool writing_ = false;
@@ -641,8 +749,15 @@ void http_server::stop(std::chrono::milliseconds drain) {
 
 http_server::stats http_server::snapshot() const noexcept {
   const auto& c = *core_;
-  return stats{c.accepted.load(std::memory_order_relaxed), c.active.load(std::memory_order_relaxed),
-               c.requests.load(std::memory_order_relaxed), c.rejected.load(std::memory_order_relaxed)};
+  stats s;
+  s.accepted = c.accepted.load(std::memory_order_relaxed);
+  s.active = c.active.load(std::memory_order_relaxed);
+  s.requests = c.requests.load(std::memory_order_relaxed);
+  s.rejected_overload = c.rejected.load(std::memory_order_relaxed);
+  s.rejected_framing = c.rejected_framing.load(std::memory_order_relaxed);
+  s.rejected_buffer = c.rejected_buffer.load(std::memory_order_relaxed);
+  s.buffered_bytes = c.buffered.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace billing::net

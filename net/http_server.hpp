@@ -13,10 +13,28 @@
 // Bounds (CONVENTIONS §5): body and header size, time to read a request, idle
 // keep-alive time, open connections (beyond: 503 + Retry-After, then close),
 // pipelined requests per connection (beyond: the connection is not read until
-// a reply is written). While the server waits for a reply it keeps reading
-// the connection, so a request left unanswered for `idle_timeout` loses its
-// connection; when reading has stopped (ring full, client half-closed) only
-// the reply or stop() ends the wait: the handler must always answer.
+// a reply is written), requests per connection (the Nth reply carries
+// `Connection: close`; nothing after the Nth request is read), and bytes held
+// across all connections (`max_buffered_bytes`: bytes read and not yet
+// parsed, plus each request's wire size from its first byte until its reply
+// is written or its connection closes; the connection whose read crosses it
+// gets 503 + Retry-After and is closed, and its unparsed bytes are released
+// at once — requests already handed on stay counted until answered). While the
+// server waits for a reply it keeps reading the connection, so a request left
+// unanswered for `idle_timeout` loses its connection; when reading has stopped
+// (ring full, client half-closed) only the reply or stop() ends the wait: the
+// handler must always answer.
+//
+// Framing (against request smuggling; rules in net/http_framing.hpp): the
+// header is checked before any body byte is parsed. A message with any
+// Transfer-Encoding but exactly one `chunked`, Transfer-Encoding with
+// Content-Length, more than one or a non-numeric Content-Length, a missing
+// (HTTP/1.1) or repeated Host, obs-fold, a control character in the header,
+// or Transfer-Encoding on HTTP/1.0 gets 400; a header over `header_limit`
+// gets 431, a body over `body_limit` 413. Each such refusal is answered after
+// the replies before it, carries `Connection: close`, and nothing after the
+// bad message is parsed: the handler never sees it nor what follows it.
+// Trailer fields of a chunked body are dropped, never merged into the header.
 #pragma once
 
 #include <chrono>
@@ -83,6 +101,11 @@ struct server_config {
   std::chrono::seconds idle_timeout{60};
   size_t max_connections = 10000;
   size_t max_queued_per_connection = 16;  // pipelined requests awaiting replies
+  // Requests served on one connection; the reply to the last one carries
+  // `Connection: close`. 0 = unlimited.
+  size_t max_requests_per_connection = 1000;
+  // Bytes held across all connections (see the class comment). 0 = unlimited.
+  size_t max_buffered_bytes = size_t{64} << 20;
   std::string server_name = "billingd";
 };
 
@@ -112,6 +135,9 @@ class http_server {
     uint64_t active = 0;             // connections open now
     uint64_t requests = 0;           // complete requests handed to the handler
     uint64_t rejected_overload = 0;  // connections answered 503 (max_connections)
+    uint64_t rejected_framing = 0;   // requests refused 400 for their framing (see the class comment)
+    uint64_t rejected_buffer = 0;    // connections answered 503 (max_buffered_bytes)
+    uint64_t buffered_bytes = 0;     // bytes held now (max_buffered_bytes)
   };
   stats snapshot() const noexcept;
 

@@ -1,9 +1,11 @@
 // http_server over real sockets on 127.0.0.1 (ephemeral ports).
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 
 #include <catch2/catch.hpp>
 
+#include "net/http_framing.hpp"
 #include "net/http_server.hpp"
 #include "test_util.hpp"
 
@@ -22,6 +24,28 @@ handler echo_handler() {
 handler parking_handler(parked& p) {
   return [&p](request&&, responder reply) { p.add(std::move(reply)); };
 }
+
+// Every target the handler was called for; answers "<target> <body>".
+class seen_targets {
+ public:
+  handler make() {
+    return [this](request&& req, responder reply) {
+      {
+        std::lock_guard lock{m_};
+        targets_.emplace_back(req.target());
+      }
+      reply(text_response(http::status::ok, std::string(req.target()) + " " + req.body()));
+    };
+  }
+  std::vector<std::string> list() {
+    std::lock_guard lock{m_};
+    return targets_;
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<std::string> targets_;
+};
 
 }  // namespace
 
@@ -451,4 +475,223 @@ TEST_CASE("http_server: start reports a port in use", "[net][http_server]") {
   http_server third{bad, echo_handler()};
   CHECK_FALSE(third.start(error));
   CHECK(error.find("not-an-address") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Framing: no ambiguous message reaches the handler, nothing after it is
+// parsed. Each bad message is followed on the same connection by a request a
+// lenient parser would execute.
+
+TEST_CASE("http_server: ambiguous or malformed framing is refused and nothing after it is parsed",
+          "[net][http_server][framing]") {
+  struct framing_case {
+    const char* name;
+    std::string bytes;
+    unsigned status;
+  };
+  const std::string post = "POST /bad HTTP/1.1\r\nHost: x\r\n";
+  const std::string get = "GET /bad HTTP/1.1\r\n";
+  const std::vector<framing_case> cases{
+      // 1. Transfer-Encoding other than exactly `chunked`
+      {"TE chunked, identity with CL 0", post + "Transfer-Encoding: chunked, identity\r\nContent-Length: 0\r\n\r\n", 400},
+      {"TE identity", post + "Transfer-Encoding: identity\r\n\r\n", 400},
+      {"TE gzip, chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked, chunked", post + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked;foo", post + "Transfer-Encoding: chunked;foo\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked,", post + "Transfer-Encoding: chunked,\r\n\r\n0\r\n\r\n", 400},
+      {"two TE fields, chunked last", post + "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"two TE chunked fields", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"empty TE", post + "Transfer-Encoding: \r\n\r\n", 400},
+      {"TE xchunked", post + "Transfer-Encoding: xchunked\r\n\r\n", 400},
+      // 2. Transfer-Encoding with Content-Length
+      {"TE chunked then CL", post + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
+      {"CL then TE chunked", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"TE chunked with CL 0", post + "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n", 400},
+      // 3. Content-Length
+      {"two equal CL fields", post + "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400},
+      {"two different CL fields", post + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nxx", 400},
+      {"CL list", post + "Content-Length: 1, 1\r\n\r\nx", 400},
+      {"CL +1", post + "Content-Length: +1\r\n\r\nx", 400},
+      {"CL hex", post + "Content-Length: 0x1\r\n\r\nx", 400},
+      // 4. Host
+      {"HTTP/1.1 without Host", get + "\r\n", 400},
+      {"two Host fields", get + "Host: a\r\nHost: b\r\n\r\n", 400},
+      // 5. obs-fold and control characters
+      {"obs-fold with SP", get + "Host: x\r\nX-A: b\r\n c\r\n\r\n", 400},
+      {"obs-fold with HTAB", get + "Host: x\r\nX-A: b\r\n\tc\r\n\r\n", 400},
+      {"obs-fold hiding TE", post + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
+      {"NUL in a value", get + "Host: x\r\nX-A: b" + std::string(1, '\0') + "c\r\n\r\n", 400},
+      {"SOH in a value", get + "Host: x\r\nX-A: b\x01" "c\r\n\r\n", 400},
+      {"DEL in a value", get + "Host: x\r\nX-A: b\x7f" "c\r\n\r\n", 400},
+      {"bare CR in a value", get + "Host: x\r\nX-A: b\rc\r\n\r\n", 400},
+      {"control character in a name", get + "Host: x\r\nX\x01" "A: b\r\n\r\n", 400},
+      // 6. Transfer-Encoding on HTTP/1.0
+      {"HTTP/1.0 with TE chunked", "POST /bad HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      // 7. oversized request line or header
+      {"oversized request line", "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 431},
+      {"oversized header", get + "Host: x\r\nX-Big: " + std::string(2000, 'h') + "\r\n\r\n", 431},
+  };
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  server_config cfg;
+  cfg.header_limit = 1024;
+  seen_targets seen;
+  auto srv = start_server(cfg, seen.make());
+  uint64_t framing_before = 0;
+  for (const auto& tc : cases) {
+    INFO(tc.name);
+    raw_conn c{srv->port()};
+    REQUIRE(c.send(tc.bytes + smuggled));
+    auto res = c.read_response();
+    REQUIRE(res);
+    CHECK(res->result_int() == tc.status);
+    CHECK((*res)[http::field::connection] == "close");
+    CHECK((*res)[http::field::content_type] == "application/json");
+    CHECK(c.wait_closed());
+    CHECK(seen.list().empty());
+    const auto s = srv->snapshot();
+    CHECK(s.requests == 0);
+    // 431 is a size bound, not a framing fault.
+    CHECK(s.rejected_framing == framing_before + (tc.status == 400 ? 1 : 0));
+    framing_before = s.rejected_framing;
+  }
+  CHECK(eventually([&] { return srv->snapshot().active == 0; }));
+}
+
+TEST_CASE("http_server: well-formed chunked and Content-Length requests still work, pipelined",
+          "[net][http_server][framing]") {
+  auto srv = start_server({}, [](request&& req, responder reply) {
+    reply(text_response(http::status::ok, std::string(req.target()) + " " + req.body() +
+                                              " hosts=" + std::to_string(req.count(http::field::host))));
+  });
+  raw_conn c{srv->port()};
+  REQUIRE(c.send("POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\n\r\n"
+                 "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n" +
+                 make_request("POST", "/length", "body") +
+                 // Trailer fields are dropped: they may not add a second Host.
+                 "POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n0\r\nHost: evil\r\n\r\n" +
+                 "GET /tab HTTP/1.1\r\nHost: x\r\nX-A: a\tb\r\nContent-Length: 007\r\n\r\nseven!!"));
+  for (const char* want : {"/chunked hello world hosts=1", "/length body hosts=1", "/trailer abc hosts=1",
+                           "/tab seven!! hosts=1"}) {
+    auto res = c.read_response();
+    REQUIRE(res);
+    CHECK(res->result_int() == 200);
+    CHECK(res->body() == want);
+    CHECK(res->keep_alive());
+  }
+  // HTTP/1.0 needs no Host.
+  REQUIRE(c.send("GET /old HTTP/1.0\r\n\r\n"));
+  auto old = c.read_response();
+  REQUIRE(old);
+  CHECK(old->body() == "/old  hosts=0");
+  CHECK(c.wait_closed());
+  CHECK(srv->snapshot().rejected_framing == 0);
+}
+
+TEST_CASE("http_server: header_scanner sees obs-fold across pieces", "[net][http_server][framing]") {
+  header_scanner s;
+  CHECK(s.feed("GET / HTTP/1.1\r\nX-A: b\r\n"));
+  CHECK_FALSE(s.feed(" c\r\n\r\n"));
+  CHECK(std::string_view{s.violation()}.find("folding") != std::string_view::npos);
+  s.reset();
+  CHECK(s.feed("GET / HTTP/1.1\r\nX-A: b\tc\r\n\r\n"));
+  CHECK(s.violation() == nullptr);
+}
+
+TEST_CASE("http_server: max_requests_per_connection closes after the Nth reply", "[net][http_server]") {
+  CHECK(server_config{}.max_requests_per_connection == 1000);
+  server_config cfg;
+  cfg.max_requests_per_connection = 3;
+  seen_targets seen;
+  auto srv = start_server(cfg, seen.make());
+
+  SECTION("pipelined") {
+    raw_conn c{srv->port()};
+    std::string batch;
+    for (int i = 0; i < 5; ++i) batch += make_request("GET", "/r" + std::to_string(i), "");
+    REQUIRE(c.send(batch));
+    for (int i = 0; i < 3; ++i) {
+      auto res = c.read_response();
+      REQUIRE(res);
+      CHECK(res->body() == "/r" + std::to_string(i) + " ");
+      CHECK(res->keep_alive() == (i < 2));
+      if (i == 2) CHECK((*res)[http::field::connection] == "close");
+    }
+    CHECK(c.wait_closed());
+    CHECK(seen.list() == std::vector<std::string>{"/r0", "/r1", "/r2"});
+  }
+  SECTION("one after another") {
+    raw_conn c{srv->port()};
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(c.send(make_request("GET", "/s" + std::to_string(i), "")));
+      auto res = c.read_response();
+      REQUIRE(res);
+      CHECK(res->keep_alive() == (i < 2));
+    }
+    c.send(make_request("GET", "/s3", ""));  // may race with the close
+    CHECK(c.wait_closed());
+    CHECK(seen.list() == std::vector<std::string>{"/s0", "/s1", "/s2"});
+  }
+  CHECK(srv->snapshot().requests == 3);
+  CHECK(eventually([&] { return srv->snapshot().active == 0 && srv->snapshot().buffered_bytes == 0; }));
+}
+
+TEST_CASE("http_server: max_buffered_bytes refuses the connection that crosses it", "[net][http_server]") {
+  CHECK(server_config{}.max_buffered_bytes == size_t{64} << 20);
+  parked p;
+  server_config cfg;
+  cfg.max_buffered_bytes = 64 * 1024;
+  auto srv = start_server(cfg, parking_handler(p));
+  auto buffered = [&] { return srv->snapshot().buffered_bytes; };
+  const std::string head = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 30000\r\n\r\n";
+  const std::string part = head + std::string(25000, 'a');  // a partial body
+  const std::string rest(5000, 'b');
+  const uint64_t whole = head.size() + 30000;
+
+  raw_conn a{srv->port()}, b{srv->port()}, c{srv->port()};
+  REQUIRE(a.send(part));
+  REQUIRE(eventually([&] { return buffered() == part.size(); }));
+  REQUIRE(b.send(part));
+  REQUIRE(eventually([&] { return buffered() == 2 * part.size(); }));
+  REQUIRE(c.send(part));  // 3 x 25 KB > 64 KiB
+  auto res = c.read_response();
+  REQUIRE(res);
+  CHECK(res->result_int() == 503);
+  CHECK((*res)[http::field::retry_after] == "1");
+  CHECK((*res)[http::field::connection] == "close");
+  CHECK(res->body().find(R"({"error":{"code":"overloaded",)") == 0);
+  CHECK(c.wait_closed());
+  CHECK(srv->snapshot().rejected_buffer == 1);
+  CHECK(eventually([&] { return buffered() == 2 * part.size(); }));  // c's bytes released
+
+  // The others keep working; a request handed on is held until its reply.
+  REQUIRE(a.send(rest));
+  REQUIRE(eventually([&] { return p.size() == 1; }));
+  CHECK(buffered() == whole + part.size());
+  p.take(0)(text_response(http::status::ok, "a"));
+  auto ra = a.read_response();
+  REQUIRE(ra);
+  CHECK(ra->body() == "a");
+  CHECK(eventually([&] { return buffered() == part.size(); }));
+  REQUIRE(b.send(rest));
+  REQUIRE(eventually([&] { return p.size() == 2; }));
+  p.take(1)(text_response(http::status::ok, "b"));
+  auto rb = b.read_response();
+  REQUIRE(rb);
+  CHECK(rb->body() == "b");
+  CHECK(eventually([&] { return buffered() == 0; }));
+
+  // Closing releases what a connection held: a partial request, and a request
+  // whose reply was never written.
+  REQUIRE(a.send(part));
+  REQUIRE(b.send(make_request("POST", "/parked", "x")));
+  REQUIRE(eventually([&] { return p.size() == 3; }));
+  REQUIRE(eventually([&] { return buffered() == part.size() + make_request("POST", "/parked", "x").size(); }));
+  a.close();
+  b.reset_close();
+  CHECK(eventually([&] { return buffered() == 0 && srv->snapshot().active == 0; }));
+  CHECK(srv->snapshot().rejected_buffer == 1);
+  p.take(2)(text_response(http::status::ok, "too late"));  // harmless
+  CHECK(buffered() == 0);
 }
