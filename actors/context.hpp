@@ -1,7 +1,10 @@
 #pragma once
 // What every actor in actors/ needs from the outside world, bundled once at
-// start-up by app/ and shared read-only (never mutated after start).
+// start-up by app/ and shared read-only (never mutated after start). The
+// writers and the reader are supervised (actors/supervisor.hpp): the context
+// holds their slots, and every use reads the current handle from the slot.
 
+#include "actors/actor_slot.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/secret_box.hpp"
 
@@ -33,16 +36,24 @@ struct actor_settings {
 struct actor_context {
   actor_settings settings;
   // One or more (each on its own connection). An invoice's writes always go
-  // to writer_for(its id), so they stay in order on one connection.
-  std::vector<writer_actor> writers;
-  reader_actor reader;
+  // to writer_for(its id), so they stay in order on one connection (the
+  // slot's index, not the actor in it: a restarted writer keeps its share).
+  std::vector<slot_ptr<writer_actor>> writers;
+  slot_ptr<reader_actor> reader; // read it with reader_of()
   provider_actor provider;
   std::shared_ptr<const secret_box> box;
   std::function<unix_seconds()> clock; // wall clock; tests pass a fake
 };
 
-inline const writer_actor& writer_for(const actor_context& ctx, std::string_view key) {
-  return ctx.writers[std::hash<std::string_view>{}(key) % ctx.writers.size()];
+// The current writer for `key` (an invoice id, or an event id). Read it at
+// each use: the handle changes when the supervisor restarts the writer.
+inline writer_actor writer_for(const actor_context& ctx, std::string_view key) {
+  return ctx.writers[std::hash<std::string_view>{}(key) % ctx.writers.size()]->get();
+}
+
+// The current reader (pool). Read it at each use, like writer_for.
+inline reader_actor reader_of(const actor_context& ctx) {
+  return ctx.reader->get();
 }
 
 using context_ptr = std::shared_ptr<const actor_context>;

@@ -26,6 +26,8 @@ caf::behavior worker(caf::event_based_actor* self) {
 failure failure_from(const caf::error& err) {
   if (err == caf::sec::request_timeout)
     return fail(billing_errc::timeout, "the request timed out inside billingd");
+  // Among them sec::request_receiver_down: the actor died with the request
+  // in its mailbox (its supervisor or shard restarts it): 503, retry.
   return fail(billing_errc::unavailable, "internal request failed: " + caf::to_string(err));
 }
 
@@ -112,10 +114,10 @@ void actor_gateway::get_invoice(invoice_id id, callback<invoice_result> done) {
 }
 
 void actor_gateway::list_invoices(invoice_filter filter, callback<list_result> done) {
-  auto reader = ctx_->reader;
+  auto ctx = ctx_;
   auto timeout = ctx_->settings.request_timeout;
   submit<list_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
-    ask<list_result>(self, reader, timeout, cb, list_atom::value, filter);
+    ask<list_result>(self, reader_of(*ctx), timeout, cb, list_atom::value, filter);
   });
 }
 
@@ -164,7 +166,7 @@ void actor_gateway::handle_event(invoice_id invoice, incoming_event ev,
       return route(invoice);
     if (ev.ev.intent.empty())
       return unknown();
-    self->request(ctx->reader, timeout, find_atom::value, ev.ev.intent)
+    self->request(reader_of(*ctx), timeout, find_atom::value, ev.ev.intent)
       .then(
         [=](find_result& r) {
           if (!ok(r))

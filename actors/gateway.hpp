@@ -20,7 +20,8 @@ namespace billing {
 
 class actor_gateway final : public billing_api {
 public:
-  // `ready` reports whether the database is reachable (for /readyz).
+  // `ready` says whether billingd can serve (/readyz): app/ passes "every
+  // writer connected and every supervised actor running".
   actor_gateway(caf::actor_system& sys, context_ptr ctx, const invoice_registry& registry,
                 std::function<bool()> ready, size_t workers);
   ~actor_gateway() override;

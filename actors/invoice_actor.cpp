@@ -6,11 +6,34 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <variant>
 #include <vector>
 
 namespace billing {
 
 namespace {
+
+using invoice_promise = caf::typed_response_promise<invoice_result>;
+using webhook_promise = caf::typed_response_promise<webhook_result>;
+// The promise of a request not answered yet. Promises live in the state,
+// never only inside a callback: CAF 0.17 has no broken_promise, so a promise
+// dropped with a dead actor's callbacks would leave its caller waiting for
+// the full request timeout. ~invoice_state answers them instead.
+using any_promise = std::variant<std::monostate, invoice_promise, webhook_promise>;
+
+// Answers `p` (if it is a promise) with `f`.
+void deliver_failure(any_promise& p, const failure& f) {
+  if (auto* i = std::get_if<invoice_promise>(&p))
+    i->deliver(invoice_result{f});
+  else if (auto* w = std::get_if<webhook_promise>(&p))
+    w->deliver(webhook_result{f});
+  p = std::monostate{};
+}
+
+struct queued_request {
+  std::function<void()> start; // runs it (its arguments captured); it answers through `active`
+  any_promise promise;
+};
 
 struct invoice_state {
   static inline const char* name = "invoice";
@@ -20,15 +43,33 @@ struct invoice_state {
   bool loaded = false;
   std::optional<stored_invoice> current; // nullopt: no such invoice (yet)
   bool busy = false;
+  any_promise active; // the request being worked on
   // Requests waiting their turn: nearly always empty or one or two long. A
   // vector, not a deque: libstdc++'s deque allocates ~600 bytes even empty,
   // which was a sixth of a live actor's memory.
-  std::vector<std::function<void()>> queue;
+  std::vector<queued_request> queue;
   uint64_t handled = 0;                    // requests received from the shard
   // Passivation: one idle timer at a time (not one per request: CAF's timer
   // set is a tree, and a timer per request cost ~4 % of a webhook's CPU).
   std::chrono::steady_clock::time_point last_finished{};
   bool idle_timer_armed = false;
+
+  // CAF 0.17 destroys the state in on_exit(), which runs before the actor's
+  // cleanup (pending callbacks dropped, mailbox closed and bounced, DOWN
+  // sent), so delivering here is delivering from a live actor; checked
+  // against 0.17.6 for scheduled and detached actors. After a passivation
+  // there is nothing left to answer; after a kill, an exception or a
+  // shutdown, every waiting caller learns it at once.
+  ~invoice_state() {
+    if (std::holds_alternative<std::monostate>(active) && queue.empty())
+      return;
+    auto f = fail(billing_errc::unavailable, "the invoice's actor stopped; retry");
+    spdlog::warn("invoice {}: actor stopped with {} request(s) unanswered; answering unavailable",
+                 id.str(), queue.size() + (std::holds_alternative<std::monostate>(active) ? 0 : 1));
+    deliver_failure(active, f);
+    for (auto& q : queue)
+      deliver_failure(q.promise, f);
+  }
 };
 
 using self_ptr = invoice_actor::stateful_pointer<invoice_state>;
@@ -55,10 +96,11 @@ public:
   const actor_settings& settings() { return st().ctx->settings; }
   unix_seconds now() { return st().ctx->clock(); }
 
-  // Queues `op`; it runs when every earlier request has finished.
-  void enqueue(std::function<void()> op) {
+  // Queues `start`; it runs when every earlier request has finished and
+  // answers `promise` through answer().
+  void enqueue(std::function<void()> start, any_promise promise) {
     ++st().handled;
-    st().queue.push_back(std::move(op));
+    st().queue.push_back(queued_request{std::move(start), std::move(promise)});
     pump();
   }
 
@@ -70,16 +112,34 @@ public:
       return;
     }
     st().busy = true;
-    auto op = std::move(st().queue.front());
+    auto next = std::move(st().queue.front());
     st().queue.erase(st().queue.begin());
-    op();
+    st().active = std::move(next.promise);
+    next.start();
   }
 
-  // Every op calls this exactly once when it has answered its caller.
-  void finish() {
+  // Every request ends here exactly once: answers its caller, then runs the
+  // next one.
+  template <class Result>
+  void answer(Result r) {
+    std::get<caf::typed_response_promise<Result>>(st().active).deliver(std::move(r));
+    st().active = std::monostate{};
     st().busy = false;
     if (!st().queue.empty()) {
       pump();
+      return;
+    }
+    went_quiet();
+  }
+
+  // Nothing running, nothing queued. An actor that holds no invoice (none
+  // exists, or its copy must be re-read anyway) reports itself idle at once:
+  // reads of ids that do not exist must not fill memory until idle_timeout.
+  // The shard drops the report if a request was routed here meanwhile
+  // (routed != handled), and then that request ends here again.
+  void went_quiet() {
+    if (!st().loaded || !st().current) {
+      self_->send(st().shard, idle_atom::value, st().id, st().handled);
       return;
     }
     st().last_finished = std::chrono::steady_clock::now();
@@ -97,7 +157,7 @@ public:
   void on_idle_timer() {
     st().idle_timer_armed = false;
     if (st().busy || !st().queue.empty())
-      return; // finish() re-arms
+      return; // answer() re-arms it
     auto idle_for = std::chrono::steady_clock::now() - st().last_finished;
     if (idle_for >= settings().idle_timeout)
       self_->send(st().shard, idle_atom::value, st().id, st().handled);
@@ -107,11 +167,12 @@ public:
 
   // Requests to the writers and readers carry no timeout of their own: they
   // always answer (they bound their work with connect and statement
-  // timeouts, and CAF answers for an actor that is gone), and a timer per
-  // hop is measurable CPU. The gateway's timeout bounds the caller's wait.
+  // timeouts, one that dies answers what it holds `unavailable`, and CAF
+  // answers for an actor that is gone), and a timer per hop is measurable
+  // CPU. The gateway's timeout bounds the caller's wait.
   void load() {
     st().busy = true;
-    self_->request(st().ctx->reader, caf::infinite, load_atom::value, st().id)
+    self_->request(reader_of(*st().ctx), caf::infinite, load_atom::value, st().id)
       .then(
         [this](load_result& r) {
           st().busy = false;
@@ -135,14 +196,9 @@ public:
                  f.message, st().queue.size(), to_string(f.code));
     auto queue = std::move(st().queue);
     st().queue.clear();
-    // Each op, run while unloaded, answers with the failure at once.
-    failed_load_ = f;
-    for (auto& op : queue) {
-      st().busy = true;
-      op();
-    }
-    failed_load_.reset();
-    st().busy = false;
+    for (auto& q : queue)
+      deliver_failure(q.promise, f);
+    went_quiet();
   }
 
   // Writes `cmd`; on commit updates the state and calls `done(committed)`.
@@ -168,7 +224,7 @@ public:
 
   // Re-reads the invoice after a conflict, then runs `again`.
   void reload_then(std::function<void()> again, std::function<void(failure)> give_up) {
-    self_->request(st().ctx->reader, caf::infinite, load_atom::value, st().id)
+    self_->request(reader_of(*st().ctx), caf::infinite, load_atom::value, st().id)
       .then(
         [this, again, give_up](load_result& r) {
           if (!ok(r))
@@ -179,8 +235,6 @@ public:
         [give_up](caf::error& err) { give_up(failure_from(err)); });
   }
 
-  std::optional<failure> failed_load_;
-
   // -- create ---------------------------------------------------------------
 
   // A new invoice costs one provider call and one commit: the intent first
@@ -188,14 +242,8 @@ public:
   // intent back), then the complete row. An intent whose row never got
   // written is harmless: its client secret was never handed out, so nobody
   // can pay it.
-  void create(create_invoice_request req, caf::typed_response_promise<invoice_result> rp,
-              int attempt = 0) {
-    if (failed_load_)
-      { rp.deliver(invoice_result{*failed_load_}); return; }
-    auto reply = [this, rp](invoice_result r) mutable {
-      rp.deliver(std::move(r));
-      finish();
-    };
+  void create(create_invoice_request req, int attempt = 0) {
+    auto reply = [this](invoice_result r) { answer(std::move(r)); };
     if (st().current) {
       auto& inv = st().current->inv;
       if (inv.amount_cents != req.amount_cents || inv.currency != req.currency
@@ -226,13 +274,13 @@ public:
     inv.updated_at = t;
     inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
     auto ir = intent_request_for(inv); // before `fresh` moves into the callback
-    with_intent(std::move(ir), [this, fresh = std::move(fresh), req, rp, reply, attempt](
+    with_intent(std::move(ir), [this, fresh = std::move(fresh), req, reply, attempt](
                        const intent_info& intent) mutable {
       fresh.inv.provider_intent_id = intent.id;
       fresh.sealed_client_secret = st().ctx->box->seal(intent.client_secret, fresh.inv.id.str());
       write_command cmd;
       cmd.change = invoice_change{fresh, 0};
-      write(std::move(cmd), [this, req, rp, reply, attempt](write_status s) mutable {
+      write(std::move(cmd), [this, req, reply, attempt](write_status s) mutable {
         if (s == write_status::committed) {
           spdlog::info("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
                        req.workflow_id, req.shipment_id, req.amount_cents, req.currency);
@@ -240,7 +288,7 @@ public:
         }
         // Another replica wrote it first: answer from its row.
         if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
-          return reload_then([this, req, rp, attempt] { create(req, rp, attempt + 1); },
+          return reload_then([this, req, attempt] { create(req, attempt + 1); },
                              [reply](failure f) mutable { reply(std::move(f)); });
         reply(failure_from(s));
       });
@@ -313,14 +361,11 @@ public:
 
   // -- read ---------------------------------------------------------------
 
-  void get(caf::typed_response_promise<invoice_result> rp) {
-    if (failed_load_)
-      { rp.deliver(invoice_result{*failed_load_}); return; }
+  void get() {
     if (!st().current)
-      rp.deliver(invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+      answer(invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
     else
-      rp.deliver(invoice_result{view_of(*st().current)});
-    finish();
+      answer(invoice_result{view_of(*st().current)});
   }
 
   // -- transitions ----------------------------------------------------------
@@ -385,13 +430,8 @@ public:
     });
   }
 
-  void on_event(incoming_event in, caf::typed_response_promise<webhook_result> rp) {
-    if (failed_load_)
-      { rp.deliver(webhook_result{*failed_load_}); return; }
-    transition(in.ev, in.type, true, [this, rp](webhook_result r) mutable {
-      rp.deliver(std::move(r));
-      finish();
-    });
+  void on_event(incoming_event in) {
+    transition(in.ev, in.type, true, [this](webhook_result r) { answer(std::move(r)); });
   }
 
   // Cancel (by API) and expiry both ask the provider to cancel first: if it
@@ -436,13 +476,8 @@ public:
         });
   }
 
-  void cancel(caf::typed_response_promise<invoice_result> rp) {
-    if (failed_load_)
-      { rp.deliver(invoice_result{*failed_load_}); return; }
-    auto reply = [this, rp](invoice_result r) mutable {
-      rp.deliver(std::move(r));
-      finish();
-    };
+  void cancel() {
+    auto reply = [this](invoice_result r) { answer(std::move(r)); };
     if (!st().current)
       return reply(fail(billing_errc::not_found, "no invoice with this id"));
     cancel_at_provider_then(event_kind::cancel_requested, [this, reply](webhook_result r) mutable {
@@ -457,13 +492,8 @@ public:
     });
   }
 
-  void expire(caf::typed_response_promise<webhook_result> rp) {
-    if (failed_load_)
-      { rp.deliver(webhook_result{*failed_load_}); return; }
-    auto reply = [this, rp](webhook_result r) mutable {
-      rp.deliver(std::move(r));
-      finish();
-    };
+  void expire() {
+    auto reply = [this](webhook_result r) { answer(std::move(r)); };
     if (!st().current)
       return reply(webhook_reply{outcome::ignored_unknown_invoice, st().id, std::nullopt});
     if (st().current->inv.expires_at > now())
@@ -482,29 +512,31 @@ invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context
   self->state.shard = std::move(shard);
   auto logic = std::make_shared<invoice_logic>(self);
   return {
+    // Each handler returns a copy of the promise (CAF then sends no reply
+    // of its own); the state keeps the one that answers.
     [self, logic](create_atom, create_invoice_request& req) {
       auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic, req = std::move(req), rp] { logic->create(req, rp); });
+      logic->enqueue([logic, req = std::move(req)] { logic->create(req); }, rp);
       return rp;
     },
     [self, logic](get_atom) {
       auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic, rp] { logic->get(rp); });
+      logic->enqueue([logic] { logic->get(); }, rp);
       return rp;
     },
     [self, logic](cancel_atom) {
       auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic, rp] { logic->cancel(rp); });
+      logic->enqueue([logic] { logic->cancel(); }, rp);
       return rp;
     },
     [self, logic](event_atom, incoming_event& in) {
       auto rp = self->make_response_promise<webhook_result>();
-      logic->enqueue([logic, in = std::move(in), rp] { logic->on_event(in, rp); });
+      logic->enqueue([logic, in = std::move(in)] { logic->on_event(in); }, rp);
       return rp;
     },
     [self, logic](expire_atom) {
       auto rp = self->make_response_promise<webhook_result>();
-      logic->enqueue([logic, rp] { logic->expire(rp); });
+      logic->enqueue([logic] { logic->expire(); }, rp);
       return rp;
     },
     [logic](idle_atom) { logic->on_idle_timer(); },

@@ -3,9 +3,11 @@
 // invoice actors whose id hashes to it. A shard spawns an invoice actor on
 // the first request for its id (the actor hydrates itself from the
 // database), routes by delegation (the reply goes straight back to the
-// caller) and passivates actors that report themselves idle. One shard per
-// id means one actor per invoice in this process; across replicas the
-// store's compare-and-set keeps them honest.
+// caller) and passivates actors that report themselves idle. It monitors
+// each actor it spawns: one that dies is forgotten (and logged), and the
+// next request for its id spawns a fresh one. One shard per id means one
+// actor per invoice in this process; across replicas the store's
+// compare-and-set keeps them honest.
 
 #include "actors/context.hpp"
 

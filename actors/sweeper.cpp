@@ -30,7 +30,7 @@ caf::behavior sweeper(caf::stateful_actor<sweeper_state>* self, context_ptr ctx,
         return;
       st.sweeping = true;
       auto& s = st.ctx->settings;
-      self->request(st.ctx->reader, s.request_timeout, due_atom::value, st.ctx->clock(), s.sweep_page)
+      self->request(reader_of(*st.ctx), s.request_timeout, due_atom::value, st.ctx->clock(), s.sweep_page)
         .then(
           [self](due_result& r) {
             auto& st = self->state;

@@ -32,6 +32,14 @@ struct reader_state {
   // flush marker, and every load already in the mailbox joins its query.
   std::vector<pending_load> loads;
   bool flush_pending = false;
+
+  // Runs in on_exit(), however the reader stops: a load still queued is
+  // answered (CAF 0.17 has no broken_promise; its invoice actor would wait
+  // forever).
+  ~reader_state() {
+    for (auto& l : loads)
+      l.promise.deliver(load_result{fail(billing_errc::unavailable, "the reader stopped")});
+  }
 };
 
 using reader_ptr = reader_impl::stateful_pointer<reader_state>;

@@ -3,7 +3,9 @@
 // never wait behind a write batch. Each reader is detached (it blocks in
 // libpqxx) and owns one pg_store. Database down: requests are answered
 // failure{unavailable} at once while the reader reconnects with exponential
-// backoff, attempted on the next request once the backoff has passed.
+// backoff, attempted on the next request once the backoff has passed. A
+// reader that dies (killed, an exception) answers the loads it holds
+// failure{unavailable}; CAF bounces what is still in its mailbox.
 
 #include "protocol/messages.hpp"
 
@@ -31,7 +33,9 @@ reader_actor spawn_reader(caf::actor_system& sys, reader_config cfg);
 // cfg.readers detached readers behind one handle: a small dispatcher (on the
 // shared scheduler, it never blocks) delegates each request round-robin.
 // The readers are linked to the dispatcher: sending it an exit message
-// stops them all. With readers <= 1 this is spawn_reader().
+// stops them all, and one reader dying takes the pool down with it (a
+// supervisor then restarts the whole pool from this function). With
+// readers <= 1 this is spawn_reader().
 reader_actor spawn_readers(caf::actor_system& sys, reader_config cfg);
 
 } // namespace billing

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <iterator>
 #include <vector>
 
 namespace billing {
@@ -49,9 +50,34 @@ struct writer_state {
   std::chrono::milliseconds backoff{0};
   clock::time_point next_attempt{};
   uint64_t retry_gen = 0;
+
+  // Runs in on_exit(), however the writer stops (an exit message, a kill,
+  // an exception): CAF 0.17 has no broken_promise, so a write still queued
+  // would leave its invoice actor waiting forever. Nothing queued here was
+  // committed (a batch is committed and answered in one handler), so
+  // `unavailable` is the truth. Also withdraws this writer from the gauges,
+  // so a restarted one does not count twice.
+  ~writer_state();
 };
 
 using self_ptr = writer_impl::stateful_pointer<writer_state>;
+
+writer_state::~writer_state() {
+  if (!stats)
+    return;
+  if (!queue.empty())
+    spdlog::warn("persistence writer: stopping with {} write(s) not committed; answering "
+                 "unavailable",
+                 queue.size());
+  for (auto& w : queue) {
+    ++stats->unavailable;
+    w.promise.deliver(write_status::unavailable);
+  }
+  stats->queued -= reported_queued;
+  if (up)
+    --stats->writers_up;
+  --stats->writers;
+}
 
 void count(persistence_stats& s, write_status st) {
   switch (st) {
@@ -156,14 +182,20 @@ void commit_one_batch(self_ptr self) {
   if (n > stats.max_batch_seen.load())
     stats.max_batch_seen = n;
   bool signals = false;
-  for (size_t i = 0; i < n; ++i) {
-    signals = signals || (statuses[i] == write_status::committed && cmds[i].signal);
-    answer(self, s.queue[i], statuses[i]);
-  }
-  if (signals && s.cfg.listener)
-    caf::anon_send(s.cfg.listener, nudge_atom::value);
+  // Out of the queue (and the gauge) before the answers, so that whoever
+  // got an answer never sees its write still counted as queued.
+  std::vector<queued_write> batch{std::make_move_iterator(s.queue.begin()),
+                                  std::make_move_iterator(s.queue.begin() + static_cast<std::ptrdiff_t>(n))};
   s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<std::ptrdiff_t>(n));
   report_queued(self);
+  for (size_t i = 0; i < n; ++i) {
+    signals = signals || (statuses[i] == write_status::committed && cmds[i].signal);
+    answer(self, batch[i], statuses[i]);
+  }
+  if (signals && s.cfg.listener) {
+    if (auto bridge = s.cfg.listener())
+      caf::anon_send(bridge, nudge_atom::value);
+  }
   if (!s.store->connected()) {
     went_down(self);
     fail_queue(self, write_status::unavailable);
@@ -194,9 +226,7 @@ writer_impl::behavior_type writer_fun(self_ptr self, writer_config cfg,
     // The last flush: whatever was received gets its answer before we go.
     while (!self->state.queue.empty())
       commit_one_batch(self);
-    set_up(self, false);
-    --self->state.stats->writers;
-    self->quit(msg.reason);
+    self->quit(msg.reason); // ~writer_state withdraws it from the gauges
   });
 
   return {
@@ -253,13 +283,16 @@ std::vector<writer_actor> spawn_writers(caf::actor_system& sys, const writer_con
   if (!stats)
     stats = std::make_shared<persistence_stats>();
   std::vector<writer_actor> writers;
-  for (size_t i = 0; i < std::max<size_t>(count, 1); ++i) {
-    auto c = cfg;
-    if (count > 1)
-      c.application_name += "-" + std::to_string(i + 1);
-    writers.push_back(spawn_writer(sys, std::move(c), stats));
-  }
+  for (size_t i = 0; i < std::max<size_t>(count, 1); ++i)
+    writers.push_back(spawn_writer(sys, pooled_writer_config(cfg, i, count), stats));
   return writers;
+}
+
+writer_config pooled_writer_config(const writer_config& cfg, size_t index, size_t count) {
+  auto c = cfg;
+  if (count > 1)
+    c.application_name += "-" + std::to_string(index + 1);
+  return c;
 }
 
 } // namespace billing

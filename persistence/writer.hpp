@@ -21,6 +21,9 @@
 //
 // Stop: on an exit message the queued commands are committed (a last
 // flush), then the actor quits. Stop the edges and actors that write first.
+// Killed (or dead of an exception), it answers every queued command
+// `unavailable` (none of them was committed) and leaves the gauges as if it
+// had stopped, so a supervisor can start another on the same stats.
 
 #include "protocol/messages.hpp"
 
@@ -30,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,8 +50,11 @@ struct writer_config {
   std::chrono::milliseconds statement_timeout{10'000};  // server-side, per statement
   std::string application_name = "billingd-writer";
   // Told (a nudge) after each COMMIT that wrote outbox rows, so the workflow
-  // bridge delivers them without waiting for its scan. May be null.
-  outbox_listener listener{};
+  // bridge delivers them without waiting for its scan. Called at each such
+  // commit for the bridge's current handle (a supervisor may have restarted
+  // it); a nudge lost while it restarts is covered by its periodic scan.
+  // Empty, or returning a null handle: nobody to tell.
+  std::function<outbox_listener()> listener{};
 };
 
 // Counters shared between the writers (several may share one) and any
@@ -88,5 +95,9 @@ writer_actor spawn_writer(caf::actor_system& sys, writer_config cfg,
 // (writer_for in actors/context.hpp) so its writes stay on one connection.
 std::vector<writer_actor> spawn_writers(caf::actor_system& sys, const writer_config& cfg,
                                         size_t count, std::shared_ptr<persistence_stats> stats);
+
+// The configuration of writer `index` of a pool of `count` (its own
+// application_name), for spawning (and restarting) the writers one by one.
+writer_config pooled_writer_config(const writer_config& cfg, size_t index, size_t count);
 
 } // namespace billing

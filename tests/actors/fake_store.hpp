@@ -51,6 +51,36 @@ inline writer_actor::behavior_type fake_writer(std::shared_ptr<fake_db> db) {
   return {[db](write_atom, const write_command& cmd) { return db->write(cmd); }};
 }
 
+// Holds writes: while `hold` is set, a write is neither applied nor
+// answered, so its invoice actor stays in the middle of a request. Records
+// who asked (the invoice actor), so a test can kill it there.
+struct write_gate {
+  std::mutex mtx;
+  bool hold = false;
+  std::vector<caf::strong_actor_ptr> requesters; // of the held writes, in order
+};
+
+struct holding_writer_state {
+  std::vector<caf::typed_response_promise<write_status>> held; // never answered
+};
+
+inline writer_actor::behavior_type
+holding_writer(writer_actor::stateful_pointer<holding_writer_state> self, std::shared_ptr<fake_db> db,
+               std::shared_ptr<write_gate> gate) {
+  return {[self, db, gate](write_atom, const write_command& cmd) -> caf::result<write_status> {
+    {
+      std::lock_guard lock{gate->mtx};
+      if (gate->hold) {
+        gate->requesters.push_back(self->current_sender());
+        auto rp = self->make_response_promise<write_status>();
+        self->state.held.push_back(rp);
+        return rp;
+      }
+    }
+    return db->write(cmd);
+  }};
+}
+
 inline reader_actor::behavior_type fake_reader(std::shared_ptr<fake_db> db) {
   return {
     [db](load_atom, const invoice_id& id) -> load_result {

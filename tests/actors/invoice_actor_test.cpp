@@ -1,11 +1,8 @@
 // The actor tier: a real actor system, the real registry and invoice
 // actors, the simulated provider, and an in-memory store.
 
-#include "actors/gateway.hpp"
-#include "actors/registry.hpp"
 #include "actors/sweeper.hpp"
-#include "net/simulated_provider.hpp"
-#include "fake_store.hpp"
+#include "actor_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,79 +10,8 @@
 #include <thread>
 
 using namespace billing;
+using namespace billing::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-struct fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::shared_ptr<test::fake_db> db = std::make_shared<test::fake_db>();
-  std::shared_ptr<std::atomic<unix_seconds>> now = std::make_shared<std::atomic<unix_seconds>>(1'700'000'000);
-  std::shared_ptr<actor_context> ctx = std::make_shared<actor_context>();
-  std::unique_ptr<invoice_registry> registry;
-  std::unique_ptr<actor_gateway> gateway;
-
-  explicit fixture(std::chrono::seconds idle = 60s) {
-    cfg.set("scheduler.max-threads", size_t{2});
-    sys = std::make_unique<caf::actor_system>(cfg);
-    ctx->settings.idle_timeout = idle;
-    ctx->settings.request_timeout = 5'000ms;
-    ctx->writers = {sys->spawn(test::fake_writer, db)};
-    ctx->reader = sys->spawn(test::fake_reader, db);
-    ctx->provider = spawn_simulated_provider(*sys);
-    ctx->box = std::make_shared<secret_box>(secret_box::key_type{1, 2, 3});
-    ctx->clock = [n = now] { return n->load(); };
-    registry = std::make_unique<invoice_registry>(*sys, ctx, 4);
-    gateway = std::make_unique<actor_gateway>(*sys, ctx, *registry, [] { return true; }, 2);
-  }
-
-  ~fixture() {
-    gateway.reset();
-    for (auto& s : registry->shards())
-      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(ctx->writers.front(), caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(ctx->reader, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(ctx->provider, caf::exit_reason::user_shutdown);
-    ctx.reset();
-    registry.reset();
-  }
-
-  // Calls an async API and waits for its answer (tests only).
-  template <class T, class F>
-  T wait(F call) {
-    std::promise<T> p;
-    auto f = p.get_future();
-    call([&p](T r) { p.set_value(std::move(r)); });
-    REQUIRE(f.wait_for(10s) == std::future_status::ready);
-    return f.get();
-  }
-
-  invoice_result create(create_invoice_request req) {
-    return wait<invoice_result>([&](auto cb) { gateway->create_invoice(req, cb); });
-  }
-  invoice_result get(const invoice_id& id) {
-    return wait<invoice_result>([&](auto cb) { gateway->get_invoice(id, cb); });
-  }
-  webhook_result event(const invoice_id& id, event_kind kind, const std::string& evt,
-                       unix_seconds created, int64_t amount = 12'500) {
-    incoming_event in;
-    in.ev.kind = kind;
-    in.ev.id = event_id{evt};
-    in.ev.created = created;
-    in.ev.amount_cents = amount;
-    in.ev.currency = "usd";
-    in.type = "payment_intent.test";
-    in.received_at = now->load();
-    return wait<webhook_result>([&](auto cb) { gateway->handle_event(id, in, cb); });
-  }
-};
-
-create_invoice_request request(std::string shipment = "shp_1", int64_t amount = 12'500) {
-  return create_invoice_request{std::move(shipment), "usr_1", "wf_1", amount, "usd", std::nullopt};
-}
-
-} // namespace
 
 TEST_CASE("create is idempotent on (workflow_id, shipment_id)", "[actors]") {
   fixture f;

@@ -2,6 +2,7 @@
 // with an in-memory outbox and a scriptable sink (fake_outbox.hpp).
 
 #include "actors/bridge.hpp"
+#include "actors/supervisor.hpp"
 
 #include "fake_outbox.hpp"
 
@@ -204,4 +205,46 @@ TEST_CASE("without a sink the bridge only reads the backlog", "[bridge]") {
   CHECK_FALSE(f.delivered(1));
   std::lock_guard lock{f.sink_state->mu};
   CHECK(f.sink_state->seen.empty());
+}
+
+TEST_CASE("a killed bridge is restarted and delivers what was pending", "[bridge][supervisor]") {
+  fixture f;
+  f.sink_state->hold = true; // deliveries stay in flight until the kill
+  f.db->add("a");
+  f.db->add("b");
+  bridge_config b;
+  b.sink_name = "fake";
+  b.random = [] { return 0.5; };
+  b.scan_interval = 50ms;
+  b.lease = 300ms; // the dead bridge's claims come due again after this
+  b.stats_interval = 60s; // gauges read once, at start
+  supervisor sup{*f.sys, restart_policy{.backoff_min = 50ms}};
+  auto bridge = sup.supervise<bridge_actor>("bridge", [&] {
+    return spawn_bridge(*f.sys, b, f.outbox, f.sink, f.stats);
+  });
+  REQUIRE(eventually([&] {
+    std::lock_guard lock{f.sink_state->mu};
+    return f.sink_state->in_flight == 2;
+  }));
+  auto first = bridge->get();
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  REQUIRE(eventually([&] { return sup.restarts("bridge") == 1 && sup.all_up(); }));
+  CHECK(bridge->get() != first);
+  // The held answers go to the dead bridge; the new one claims the rows
+  // again once their lease is over, and the sink answers now.
+  caf::anon_send(f.sink, release_atom::value, uint64_t{0});
+  REQUIRE(eventually([&] { return f.delivered(2); }));
+
+  // A nudge through the slot reaches the new bridge (the writer nudges so).
+  b.scan_interval = 60s; // the factory reads `b` at each spawn
+  f.stats->backlog = -1;
+  caf::anon_send_exit(bridge->get(), caf::exit_reason::kill);
+  REQUIRE(eventually([&] { return sup.restarts("bridge") == 2 && sup.all_up(); }));
+  // The new bridge's start-up scan, then its first gauge read, reach the
+  // outbox in that order: once the gauge is back, the scan has claimed.
+  REQUIRE(eventually([&] { return f.stats->backlog.load() == 0; }));
+  f.db->add("c"); // only a nudge finds it now
+  caf::anon_send(bridge->get(), nudge_atom::value);
+  REQUIRE(eventually([&] { return f.delivered(3); }, 2'000ms));
+  sup.stop();
 }
