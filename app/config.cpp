@@ -93,6 +93,31 @@ const std::vector<setting>& settings() {
     {"migrate_on_start", kind::boolean, "false", 0, 0, false,
      "apply pending schema migrations when serve starts",
      [](config& c, const std::string& v, int64_t) { c.migrate_on_start = v == "true" || v == "1"; }},
+    {"allow_simulated", kind::boolean, "false", 0, 0, false,
+     "serve the simulated provider on a non-loopback address (demos and load tests only: it "
+     "lets any key with the simulator scope mark invoices paid)",
+     [](config& c, const std::string& v, int64_t) { c.allow_simulated = v == "true" || v == "1"; }},
+    {"api_keys", kind::text, "", 0, 0, true,
+     "API keys of internal callers, entries separated by ';' or newlines: "
+     "name=NAME sha256=HEX scopes=invoices:write,invoices:read,simulator,admin "
+     "(billingd keys new NAME --scopes ... prints one)",
+     text(&config::api_keys_text)}, // parsed in load_config, which reports its errors
+    {"admin_address", kind::text, "127.0.0.1", 0, 0, false,
+     "address of the admin listener (/metrics, /healthz, /readyz)", text(&config::admin_address)},
+    {"admin_port", kind::integer, "9090", 0, 65535, false, "admin listener port (0: any free port)",
+     integer(&config::admin_port)},
+    {"admin_require_key", kind::boolean, "false", 0, 0, false,
+     "the admin listener's /metrics needs a key with the admin scope",
+     [](config& c, const std::string& v, int64_t) { c.admin_require_key = v == "true" || v == "1"; }},
+    {"max_requests_per_connection", kind::integer, "1000", 0, 100'000'000, false,
+     "requests on one keep-alive connection; the last answer closes it (0: no limit)",
+     integer(&config::max_requests_per_connection)},
+    {"max_buffered_bytes", kind::integer, "67108864", 65'536, int64_t{1} << 40, false,
+     "request bytes held across all HTTP connections; past it 503 and close",
+     integer(&config::max_buffered_bytes)},
+    {"log_summary_interval_seconds", kind::integer, "10", 1, 3'600, false,
+     "repeated warnings (bad webhook signatures, 503s) are summarised once per interval",
+     integer(&config::log_summary_interval_seconds)},
     {"self_url", kind::text, "", 0, 0, false,
      "base URL the simulator posts webhooks to (default: http://127.0.0.1:<bound port>)",
      text(&config::self_url)},
@@ -261,6 +286,10 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
     return config_error{"webhook_secrets is required (BILLING_WEBHOOK_SECRETS or BILLING_WEBHOOK_SECRETS_FILE)"};
   if (c.secret_key.empty())
     return config_error{"secret_key is required (BILLING_SECRET_KEY or BILLING_SECRET_KEY_FILE): 64 hex characters"};
+  if (auto keys = parse_api_keys(c.api_keys_text); ok(keys))
+    c.api_keys = std::move(std::get<std::vector<api_key_entry>>(keys));
+  else
+    return config_error{std::get<failure>(keys).message};
   if (c.provider != "simulated")
     return config_error{"provider '" + c.provider + "' is not available in this build; use simulated"};
   if (c.sink != "none" && c.sink != "temporal" && c.sink != "http")
@@ -280,6 +309,37 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
   if (c.registry_shards == 0)
     c.registry_shards = 2 * c.scheduler_threads;
   return c;
+}
+
+bool is_loopback(const std::string& address) {
+  if (address == "localhost" || address == "::1")
+    return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  if (!address.starts_with("127."))
+    return false;
+  int parts = 0;
+  for (std::string_view rest{address}; !rest.empty(); ++parts) {
+    auto dot = rest.find('.');
+    auto part = rest.substr(0, dot);
+    int n = -1;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+    if (ec != std::errc{} || end != part.data() + part.size() || n < 0 || n > 255 || part.size() > 3)
+      return false;
+    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+    if (dot != std::string_view::npos && rest.empty())
+      return false;
+  }
+  return parts == 4;
+}
+
+std::string serve_refusal(const config& c) {
+  if (c.provider == "simulated" && !is_loopback(c.http_address) && !c.allow_simulated)
+    return "the simulated provider serves only on a loopback address (http_address is "
+           + c.http_address
+           + "): with it, any key holding the simulator scope can mark invoices paid and the "
+             "workflows told so. Use provider=stripe on a network, or set "
+             "BILLING_ALLOW_SIMULATED=true for a demo or load test you are sure nobody else can reach.";
+  return {};
 }
 
 std::string describe(const config& c) {
@@ -315,6 +375,19 @@ std::string describe(const config& c) {
   line("request_timeout_ms", std::to_string(c.request_timeout_ms));
   line("log_level", c.log_level);
   line("migrate_on_start", c.migrate_on_start ? "true" : "false");
+  line("allow_simulated", c.allow_simulated ? "true" : "false");
+  {
+    std::string keys = std::to_string(c.api_keys.size()) + " configured";
+    for (size_t i = 0; i < c.api_keys.size(); ++i)
+      keys += (i == 0 ? ": " : "; ") + c.api_keys[i].name + " (" + to_string(c.api_keys[i].scopes) + ")";
+    line("api_keys", keys + " (hashes not shown)");
+  }
+  line("admin_address", c.admin_address);
+  line("admin_port", std::to_string(c.admin_port));
+  line("admin_require_key", c.admin_require_key ? "true" : "false");
+  line("max_requests_per_connection", std::to_string(c.max_requests_per_connection));
+  line("max_buffered_bytes", std::to_string(c.max_buffered_bytes));
+  line("log_summary_interval_seconds", std::to_string(c.log_summary_interval_seconds));
   line("self_url", c.self_url.empty() ? "(http://127.0.0.1:<bound port>)" : c.self_url);
   line("sink", c.sink);
   line("temporal_address", c.temporal_address);

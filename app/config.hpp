@@ -6,6 +6,8 @@
 // command line. Secrets may come from files (<name>_file). `billingd config`
 // prints the effective configuration with secrets redacted.
 
+#include "protocol/api_keys.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -41,6 +43,19 @@ struct config {
   std::string log_level;
   bool migrate_on_start = false;
   std::string self_url; // where the simulator delivers webhooks
+  bool allow_simulated = false; // the simulated provider on a non-loopback address
+
+  // Who may call the API: keys as SHA-256 hashes with names and scopes.
+  std::string api_keys_text; // as configured; parsed into api_keys by load_config
+  std::vector<api_key_entry> api_keys;
+  // The admin listener (/metrics, health).
+  std::string admin_address;
+  int64_t admin_port = 0;
+  bool admin_require_key = false;
+  // HTTP bounds beyond the body size and connection count.
+  int64_t max_requests_per_connection = 0;
+  int64_t max_buffered_bytes = 0;
+  int64_t log_summary_interval_seconds = 0;
 
   // The workflow bridge: where outbox signals go (sink = none|temporal|http).
   std::string sink;
@@ -72,6 +87,14 @@ struct config_error {
 // argv without the subcommand. env: the process environment.
 std::variant<config, config_error> load_config(const std::vector<std::string>& args,
                                                const std::map<std::string, std::string>& env);
+
+// Why `serve` must not start with `c`, or empty: the simulated provider lets
+// anyone with a `simulator` key mark invoices paid, so it serves only on a
+// loopback address unless allow_simulated says otherwise.
+std::string serve_refusal(const config& c);
+
+// Whether `address` is a loopback address (127.0.0.0/8, ::1, localhost).
+bool is_loopback(const std::string& address);
 
 // One line per setting, secrets redacted.
 std::string describe(const config& c);

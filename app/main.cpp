@@ -4,9 +4,11 @@
 //   billingd migrate [--name=value ...]   apply pending schema migrations
 //   billingd config  [--name=value ...]   print the effective configuration
 //   billingd outbox retry --id N [--id M ...] | --all-dead   re-drive dead signals
+//   billingd keys new NAME --scopes a,b   make an API key (printed once)
 //   billingd --help
 
 #include "app/config.hpp"
+#include "app/keys.hpp"
 #include "app/service.hpp"
 #include "persistence/outbox_store.hpp"
 
@@ -28,6 +30,9 @@ constexpr const char* usage = R"(usage: billingd [serve|migrate|config] [--name=
   serve    run the service until SIGINT/SIGTERM (the default)
   migrate  apply pending schema migrations and exit
   config   print the effective configuration (secrets redacted) and exit
+  keys new NAME --scopes SCOPE[,SCOPE...]
+           print a fresh API key once, and the entry for api_keys (its SHA-256,
+           name and scopes: invoices:write, invoices:read, simulator, admin)
   outbox retry --id N [--id M ...] | --all-dead
            make dead outbox signals live again (each named row with the later
            dead rows of its invoice, or every dead row); a running billingd
@@ -125,6 +130,8 @@ int main(int argc, char** argv) {
     std::cout << usage << billing::app::settings_help();
     return 0;
   }
+  if (command == "keys")
+    return billing::app::keys_command(args, std::cout, std::cerr);
   billing::redrive_request redrive;
   if (command == "outbox") {
     if (auto err = parse_retry(args, redrive); !err.empty()) {
@@ -153,5 +160,9 @@ int main(int argc, char** argv) {
     return billing::app::migrate(cfg);
   if (command == "outbox")
     return outbox_retry(cfg, redrive);
+  if (auto refusal = billing::app::serve_refusal(cfg); !refusal.empty()) {
+    spdlog::error("billingd serve: {}", refusal);
+    return 2;
+  }
   return billing::app::serve(cfg);
 }

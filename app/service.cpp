@@ -3,6 +3,7 @@
 #include "actors/bridge.hpp"
 #include "actors/gateway.hpp"
 #include "actors/registry.hpp"
+#include "actors/supervisor.hpp"
 #include "actors/sweeper.hpp"
 #include "net/http_client.hpp"
 #include "net/http_edge.hpp"
@@ -82,9 +83,29 @@ void bridge_metrics(std::ostringstream& out, const bridge_stats& b) {
       << hist << "_count{" << sink << "} " << snap.latency_count << '\n';
 }
 
+// The edges' counters: webhook outcomes, refusals, auth failures.
+void edge_metrics(std::ostringstream& out, const net::edge_stats& e) {
+  out << "# HELP billing_webhook_outcomes_total signed webhooks answered 200, by outcome\n"
+         "# TYPE billing_webhook_outcomes_total counter\n";
+  for (size_t i = 0; i < e.webhook_outcomes.size(); ++i)
+    out << "billing_webhook_outcomes_total{outcome=\"" << to_string(static_cast<outcome>(i)) << "\"} "
+        << e.webhook_outcomes[i].load() << '\n';
+  auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n"
+        << name << ' ' << v.load() << '\n';
+  };
+  counter("billing_webhook_bad_signature_total", "webhooks refused 400: Stripe-Signature check failed",
+          e.webhook_bad_signature);
+  counter("billing_webhook_bad_body_total", "signed webhooks refused 400: unreadable body", e.webhook_bad_body);
+  counter("billing_api_unauthenticated_total", "API calls refused 401: no or unknown key", e.unauthenticated);
+  counter("billing_api_forbidden_total", "API calls refused 403: the key lacks the scope", e.forbidden);
+  counter("billing_internal_errors_total", "answers 500 internal (the log has each under its request id)",
+          e.internal_errors);
+}
+
 std::string metrics_text(const persistence_stats& p, const net::http_server& server,
                          const actor_gateway& gateway, const invoice_registry& registry,
-                         const bridge_stats& bridge) {
+                         const bridge_stats& bridge, const net::edge_stats& edge) {
   auto h = server.snapshot();
   std::ostringstream out;
   auto metric = [&](const char* name, const char* type, const char* help, auto value) {
@@ -109,6 +130,12 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_http_connections", "gauge", "open HTTP connections", h.active);
   metric("billing_http_requests_total", "counter", "HTTP requests handled", h.requests);
   metric("billing_http_rejected_total", "counter", "connections refused at max_connections", h.rejected_overload);
+  metric("billing_http_rejected_framing_total", "counter",
+         "requests refused 400 for ambiguous or malformed framing", h.rejected_framing);
+  metric("billing_http_rejected_buffer_total", "counter", "connections refused 503 at max_buffered_bytes",
+         h.rejected_buffer);
+  metric("billing_http_buffered_bytes", "gauge", "request bytes held across all connections", h.buffered_bytes);
+  edge_metrics(out, edge);
   bridge_metrics(out, bridge);
   return out.str();
 }
@@ -159,15 +186,16 @@ bool schema_ready(const config& c) {
 }
 
 // The workflow bridge and what it talks to: the outbox actor (its own
-// connection) and the sink (none, Temporal or HTTP callbacks).
+// connection) and the sink (none, Temporal or HTTP callbacks). The bridge is
+// supervised (restarted if it dies); its slot holds the current one.
 struct bridge_parts {
   outbox_actor outbox;
   sink_actor sink; // null with sink = none
-  bridge_actor bridge;
+  slot_ptr<bridge_actor> bridge;
   std::shared_ptr<bridge_stats> stats = std::make_shared<bridge_stats>();
 };
 
-bool start_bridge(caf::actor_system& sys, const config& c, bridge_parts& p) {
+bool start_bridge(caf::actor_system& sys, const config& c, supervisor& sup, bridge_parts& p) {
   const auto timeout = std::chrono::milliseconds(c.bridge_timeout_ms);
   result<sink_actor> sink = sink_actor{};
   if (c.sink == "temporal") {
@@ -208,7 +236,10 @@ bool start_bridge(caf::actor_system& sys, const config& c, bridge_parts& p) {
   b.retry.horizon = std::chrono::seconds(c.bridge_retry_horizon_seconds);
   b.names = {c.signal_payment_confirmed, c.signal_payment_failed, c.signal_payment_cancelled,
              c.signal_payment_refunded, c.signal_payment_disputed};
-  p.bridge = spawn_bridge(sys, b, p.outbox, p.sink, p.stats);
+  p.bridge = sup.supervise<bridge_actor>(
+    "bridge", [&sys, b, outbox = p.outbox, sink = p.sink, stats = p.stats] {
+      return spawn_bridge(sys, b, outbox, sink, stats);
+    });
   if (c.sink == "none")
     spdlog::warn("workflow bridge: sink=none: outbox signals are not delivered (see the "
                  "billing_bridge_backlog metric); set sink=temporal or sink=http");
@@ -220,11 +251,11 @@ bool start_bridge(caf::actor_system& sys, const config& c, bridge_parts& p) {
   return true;
 }
 
-// The bridge first (it drains what is in flight), then its sink and store.
-void stop_bridge(caf::actor_system& sys, bridge_parts& p) {
+// The bridge first (it drains what is in flight; stopped through its
+// supervisor, so it is not restarted), then its sink and store.
+void stop_bridge(caf::actor_system& sys, supervisor& sup, bridge_parts& p) {
+  sup.stop("bridge");
   caf::scoped_actor self{sys};
-  self->send_exit(p.bridge, caf::exit_reason::user_shutdown);
-  self->wait_for(p.bridge);
   if (p.sink)
     self->send_exit(p.sink, caf::exit_reason::user_shutdown);
   self->send_exit(p.outbox, caf::exit_reason::user_shutdown);
@@ -259,21 +290,28 @@ int serve(const config& c) {
   // Persistence first: everything else writes or reads through it. The
   // bridge reads the outbox on a connection of its own and is spawned before
   // the writer, which nudges it after each commit that wrote outbox rows.
+  // The bridge, the writers, the readers and the sweeper are supervised:
+  // one that dies is restarted with backoff, and /readyz is 503 meanwhile.
+  supervisor sup{sys};
   bridge_parts bridge;
-  if (!start_bridge(sys, c, bridge))
+  if (!start_bridge(sys, c, sup, bridge))
     return 2;
   auto stats = std::make_shared<persistence_stats>();
   writer_config wcfg;
-  if (c.sink != "none")
-    wcfg.listener = bridge.bridge;
+  if (c.sink != "none") // the current bridge at each commit (it may have been restarted)
+    wcfg.listener = [slot = bridge.bridge] { return slot->get(); };
   wcfg.url = c.database_url;
   wcfg.max_batch = static_cast<size_t>(c.batch_max);
   wcfg.max_pending = static_cast<size_t>(c.pending_max);
-  auto writers = spawn_writers(sys, wcfg, static_cast<size_t>(c.writers), stats);
+  std::vector<slot_ptr<writer_actor>> writers;
+  for (size_t i = 0, n = static_cast<size_t>(c.writers); i < n; ++i)
+    writers.push_back(sup.supervise<writer_actor>(
+      "writer " + std::to_string(i),
+      [&sys, wc = pooled_writer_config(wcfg, i, n), stats] { return spawn_writer(sys, wc, stats); }));
   reader_config rcfg;
   rcfg.url = c.database_url;
   rcfg.readers = static_cast<size_t>(c.readers);
-  auto reader = spawn_readers(sys, rcfg);
+  auto reader = sup.supervise<reader_actor>("reader", [&sys, rcfg] { return spawn_readers(sys, rcfg); });
   auto provider = spawn_simulated_provider(sys);
 
   auto ctx = std::make_shared<actor_context>();
@@ -281,6 +319,7 @@ int serve(const config& c) {
   ctx->settings.default_expiry_seconds = c.invoice_expiry_seconds;
   ctx->settings.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   ctx->settings.provider_name = c.provider;
+  ctx->settings.mode = provider_mode::test; // the simulated provider is test mode
   ctx->settings.max_in_flight = static_cast<size_t>(c.max_in_flight);
   ctx->settings.admission_latency = std::chrono::milliseconds(c.admission_latency_ms);
   ctx->settings.sweep_interval = std::chrono::seconds(c.sweep_interval_seconds);
@@ -293,9 +332,11 @@ int serve(const config& c) {
   int exit_code = 0;
   {
     invoice_registry registry{sys, ctx, static_cast<size_t>(c.registry_shards)};
-    actor_gateway gateway{sys, ctx, registry, [stats] { return stats->db_up(); },
+    // Ready: every writer connected, and no supervised part waiting for its restart.
+    actor_gateway gateway{sys, ctx, registry, [stats, &sup] { return stats->db_up() && sup.all_up(); },
                           static_cast<size_t>(c.scheduler_threads)};
-    auto sweeper = spawn_sweeper(sys, ctx, registry);
+    // Stopped (through the supervisor) before the registry it routes through goes.
+    sup.supervise<caf::actor>("sweeper", [&sys, ctx, &registry] { return spawn_sweeper(sys, ctx, registry); });
 
     net::http_client client;
     net::http_server* server_ptr = nullptr;
@@ -304,11 +345,16 @@ int serve(const config& c) {
       return base + "/webhook";
     };
     net::payment_simulator simulator{gateway, client, webhook_url, c.webhook_secrets.front(), wall_clock};
+    auto keys = std::make_shared<const api_key_store>(c.api_keys);
+    if (c.api_keys.empty())
+      spdlog::warn("no API keys configured: every API call is refused 401 (webhooks and health still "
+                   "work); make one with `billingd keys new NAME --scopes invoices:write,invoices:read`");
     net::edge_config ecfg;
     ecfg.webhook_secrets = c.webhook_secrets;
     ecfg.signature.tolerance_seconds = c.webhook_tolerance_seconds;
     ecfg.clock = wall_clock;
-    ecfg.metrics = [&] { return metrics_text(*stats, *server_ptr, gateway, registry, *bridge.stats); };
+    ecfg.keys = keys;
+    ecfg.log_summary_interval = std::chrono::seconds(c.log_summary_interval_seconds);
     net::http_edge edge{gateway, ecfg, c.provider == "simulated" ? &simulator : nullptr};
 
     net::server_config scfg;
@@ -317,15 +363,42 @@ int serve(const config& c) {
     scfg.io_threads = static_cast<int>(c.io_threads);
     scfg.body_limit = static_cast<size_t>(c.body_limit_bytes);
     scfg.max_connections = static_cast<size_t>(c.max_connections);
+    scfg.max_requests_per_connection = static_cast<size_t>(c.max_requests_per_connection);
+    scfg.max_buffered_bytes = static_cast<size_t>(c.max_buffered_bytes);
     net::http_server server{scfg, [&edge](net::request&& req, net::responder reply) {
                               edge.handle(std::move(req), std::move(reply));
                             }};
     server_ptr = &server;
+
+    // The admin listener: small requests only, one io thread.
+    net::admin_config acfg;
+    acfg.keys = keys;
+    acfg.require_key = c.admin_require_key;
+    acfg.stats = ecfg.stats;
+    acfg.metrics = [&] {
+      return metrics_text(*stats, *server_ptr, gateway, registry, *bridge.stats, *ecfg.stats);
+    };
+    net::admin_edge admin{gateway, acfg};
+    net::server_config admin_cfg;
+    admin_cfg.address = c.admin_address;
+    admin_cfg.port = static_cast<uint16_t>(c.admin_port);
+    admin_cfg.body_limit = 16 * 1024;
+    admin_cfg.max_connections = 256;
+    admin_cfg.max_buffered_bytes = size_t{4} << 20;
+    net::http_server admin_server{admin_cfg, [&admin](net::request&& req, net::responder reply) {
+                                    admin.handle(std::move(req), std::move(reply));
+                                  }};
+
     std::string error;
-    if (server.start(error)) {
+    if (!admin_server.start(error)) {
+      spdlog::error("cannot start the admin listener: {}", error);
+      exit_code = 1;
+    } else if (server.start(error)) {
+      log_at_any_level(fmt::format("billingd admin listening on http://{}:{} (/metrics, /healthz, /readyz)",
+                                   c.admin_address, admin_server.port()));
       log_at_any_level(fmt::format(
-        "billingd listening on http://{}:{} (provider {}, {} scheduler threads, {} io threads)",
-        c.http_address, server.port(), c.provider, c.scheduler_threads, c.io_threads));
+        "billingd listening on http://{}:{} (provider {}, {} API keys, {} scheduler threads, {} io threads)",
+        c.http_address, server.port(), c.provider, c.api_keys.size(), c.scheduler_threads, c.io_threads));
       wait_for_stop_signal();
       // Stop in reverse: no new requests, answer those in flight, then the
       // actors, then the writer flushes its last batch.
@@ -334,16 +407,15 @@ int serve(const config& c) {
       spdlog::error("cannot start the HTTP edge: {}", error);
       exit_code = 1;
     }
+    admin_server.stop(std::chrono::seconds(1));
     client.stop();
-    caf::anon_send_exit(sweeper, caf::exit_reason::user_shutdown);
+    sup.stop("sweeper");
     for (auto& shard : registry.shards())
       caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
   }
-  stop_bridge(sys, bridge);
+  stop_bridge(sys, sup, bridge);
   caf::anon_send_exit(provider, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
-  for (auto& writer : writers)
-    caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+  sup.stop(); // the reader, then the writers (each flushes its last batch)
   ctx.reset();
   spdlog::info("billingd stopped");
   return exit_code;

@@ -1,13 +1,17 @@
 #include "net/http_edge.hpp"
 
+#include "net/request_id.hpp"
 #include "net/simulator.hpp"
 #include "net/status_map.hpp"
 #include "protocol/json_codec.hpp"
 #include "protocol/stripe_event.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 
 namespace billing::net {
 
@@ -15,6 +19,105 @@ namespace {
 
 constexpr std::string_view invoices_prefix = "/v1/invoices";
 constexpr std::string_view simulator_prefix = "/v1/simulator/payments/";
+using steady = std::chrono::steady_clock;
+
+std::string_view header(const request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string_view{} : std::string_view{it->value().data(), it->value().size()};
+}
+
+} // namespace
+
+// Everything an answer needs after the request itself is gone: the reply is
+// built on an actor thread, long after handle() returned.
+struct http_edge::exchange {
+  responder reply_to;
+  unsigned version = 11;
+  bool keep_alive = true;
+  bool access_log = false; // API calls log one line each; webhooks and probes do not
+  std::string request_id;
+  std::string method;
+  std::string path;
+  std::string key_name = "-";
+  steady::time_point started = steady::now();
+  edge_stats* stats = nullptr;
+  log_summary* server_errors = nullptr;
+
+  response make(unsigned status, std::string body) const {
+    response res{static_cast<http::status>(status), version};
+    res.set(http::field::content_type, "application/json");
+    res.set("X-Request-Id", request_id);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    return res;
+  }
+
+  void send(response res) const {
+    if (access_log) {
+      auto ms = std::chrono::duration<double, std::milli>(steady::now() - started).count();
+      spdlog::info("{} {} {} key={} request_id={} {:.1f} ms", method, path, res.result_int(), key_name,
+                   request_id, ms);
+    }
+    reply_to(std::move(res));
+  }
+
+  void ok(unsigned status, std::string body) const { send(make(status, std::move(body))); }
+
+  // The one place a failure becomes a response. A server-side failure's own
+  // text may quote PostgreSQL, CAF or a library: the client gets a fixed
+  // message, the log gets the detail under the request id.
+  void fail(const failure& f) const {
+    const unsigned status = http_status(f.code);
+    nlohmann::json e = {{"code", to_string(f.code)}};
+    if (server_side(f.code)) {
+      e["message"] = public_message(f.code);
+      if (f.code == billing_errc::internal) {
+        stats->internal_errors.fetch_add(1, std::memory_order_relaxed);
+        spdlog::error("{} {} request_id={}: internal error: {}", method, path, request_id, f.message);
+      } else {
+        server_errors->warn(method + " " + path + " answered " + std::to_string(status) + " "
+                            + std::string{to_string(f.code)} + " request_id=" + request_id + ": "
+                            + f.message);
+      }
+    } else {
+      e["message"] = f.message;
+      if (!f.field.empty())
+        e["field"] = f.field;
+    }
+    e["request_id"] = request_id;
+    auto res = make(status, nlohmann::json{{"error", std::move(e)}}.dump(
+                              -1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (retry_later(f.code))
+      res.set(http::field::retry_after, "1");
+    if (f.code == billing_errc::unauthenticated)
+      res.set(http::field::www_authenticate, R"(Bearer realm="billingd")");
+    send(std::move(res));
+  }
+
+  void method_not_allowed(const char* allow) const {
+    nlohmann::json e = {{"code", "method_not_allowed"},
+                        {"message", std::string{"method not allowed; use "} + allow},
+                        {"request_id", request_id}};
+    auto res = make(405, nlohmann::json{{"error", std::move(e)}}.dump());
+    res.set(http::field::allow, allow);
+    send(std::move(res));
+  }
+
+  // A callback answering `r`'s value as JSON with `ok_status(value)`, or its failure.
+  template <class T, class ToStatus>
+  static callback<result<T>> answer(std::shared_ptr<exchange> x, ToStatus ok_status) {
+    return [x = std::move(x), ok_status](result<T> r) {
+      if (!billing::ok(r))
+        return x->fail(std::get<failure>(r));
+      auto& value = std::get<T>(r);
+      x->ok(ok_status(value), to_json(value));
+    };
+  }
+};
+
+namespace {
+
+using exchange_ptr = std::shared_ptr<http_edge::exchange>;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -44,34 +147,80 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-// The value of `name` in a query string, decoded; nullopt when absent.
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+// A query string split into decoded parameters, each allowed once and
+// named in `allowed`; the failure names the offending parameter.
+result<std::vector<std::pair<std::string, std::string>>> parse_query(
+  std::string_view query, std::initializer_list<std::string_view> allowed) {
+  std::vector<std::pair<std::string, std::string>> out;
   while (!query.empty()) {
     auto amp = query.find('&');
     auto pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) != name)
+    if (pair.empty())
       continue;
-    auto decoded = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    return decoded ? decoded : std::optional<std::string>{std::string{}};
+    auto eq = pair.find('=');
+    auto raw_name = pair.substr(0, eq);
+    auto name = percent_decode(raw_name);
+    if (!name || std::find(allowed.begin(), allowed.end(), *name) == allowed.end()) {
+      std::string shown = name && check_id(*name, "parameter") == std::nullopt ? *name : "?";
+      return fail(billing_errc::invalid_argument, "unknown query parameter '" + shown + "'", shown);
+    }
+    for (auto& [seen, v] : out)
+      if (seen == *name)
+        return fail(billing_errc::invalid_argument, *name + " is given more than once", *name);
+    auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!value)
+      return fail(billing_errc::invalid_argument, *name + " is not well-formed percent-encoding", *name);
+    out.emplace_back(std::move(*name), std::move(*value));
   }
-  return std::nullopt;
+  return out;
 }
 
-response method_not_allowed(const request& req, const char* allow) {
-  auto res = error_response(req, fail(billing_errc::invalid_argument,
-                                      std::string{"method not allowed; use "} + allow));
-  res.result(http::status::method_not_allowed);
-  res.set(http::field::allow, allow);
-  return res;
-}
-
-// Invoice ids are ours (derive_invoice_id): anything else cannot exist.
+// Invoice ids are ours (derive_invoice_id): lower-case UUIDs.
 std::optional<failure> check_invoice_id(std::string_view id) {
   if (!is_canonical_uuid(id))
-    return fail(billing_errc::not_found, "no invoice with this id (ids are lower-case UUIDs)", "id");
+    return fail(billing_errc::invalid_argument, "id must be a lower-case UUID (an invoice id)", "id");
   return std::nullopt;
+}
+
+failure auth_failure_value(const auth_failure& f) {
+  switch (f.code) {
+    case auth_errc::missing:
+      return fail(billing_errc::unauthenticated, "an API key is required: Authorization: Bearer <key>");
+    case auth_errc::malformed:
+      return fail(billing_errc::unauthenticated, "the Authorization header must be: Bearer <key>");
+    case auth_errc::unknown_key:
+      return fail(billing_errc::unauthenticated, "the API key is not valid");
+    case auth_errc::missing_scope:
+      return fail(billing_errc::permission_denied,
+                  "this key lacks the scope " + std::string{to_string(f.needed)}, "scope");
+  }
+  return fail(billing_errc::unauthenticated, "the API key is not valid");
+}
+
+void answer_health(const exchange_ptr& x, std::string_view path, const billing_api& api) {
+  if (path == "/healthz")
+    return x->ok(200, R"({"status":"ok"})");
+  if (api.ready())
+    return x->ok(200, R"({"status":"ready"})");
+  auto res = x->make(503, R"({"status":"not ready"})");
+  res.set(http::field::retry_after, "1");
+  x->send(std::move(res));
+}
+
+exchange_ptr make_exchange(const request& req, responder reply, edge_stats* stats,
+                           log_summary* server_errors) {
+  auto x = std::make_shared<http_edge::exchange>();
+  x->reply_to = std::move(reply);
+  x->version = req.version();
+  x->keep_alive = req.keep_alive();
+  x->request_id = request_id_from(header(req, "X-Request-Id"));
+  x->method = std::string{req.method_string()};
+  std::string_view target{req.target().data(), req.target().size()};
+  x->path = std::string{target.substr(0, target.find('?'))};
+  x->stats = stats;
+  x->server_errors = server_errors;
+  return x;
 }
 
 } // namespace
@@ -85,17 +234,13 @@ response json_response(const request& req, unsigned status, std::string body) {
   return res;
 }
 
-response error_response(const request& req, const failure& f) {
-  auto res = json_response(req, http_status(f.code), to_json(f));
-  if (retry_later(f.code))
-    res.set(http::field::retry_after, "1");
-  return res;
-}
-
 http_edge::http_edge(billing_api& api, edge_config cfg, payment_simulator* simulator)
-  : api_(api), cfg_(std::move(cfg)), simulator_(simulator) {}
+  : api_(api), cfg_(std::move(cfg)), simulator_(simulator),
+    bad_signatures_("webhook rejected", cfg_.log_summary_interval),
+    server_errors_("request failed", cfg_.log_summary_interval) {}
 
 void http_edge::handle(request&& req, responder reply) {
+  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &server_errors_);
   std::string_view target{req.target().data(), req.target().size()};
   auto qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
@@ -104,166 +249,192 @@ void http_edge::handle(request&& req, responder reply) {
 
   if (path == "/webhook") {
     if (method != http::verb::post)
-      return reply(method_not_allowed(req, "POST"));
-    return webhook(req, std::move(reply));
+      return x->method_not_allowed("POST");
+    return webhook_request(x, req);
   }
+  if (path == "/healthz" || path == "/readyz") {
+    if (method != http::verb::get && method != http::verb::head)
+      return x->method_not_allowed("GET");
+    return answer_health(x, path, api_);
+  }
+
+  // API routes: find the route, then ask for the key its scope needs.
+  x->access_log = true;
+  auto authorized = [&](scope needed) {
+    auto d = cfg_.keys->authorize(header(req, "Authorization"), needed);
+    if (auto* f = std::get_if<auth_failure>(&d)) {
+      (f->code == auth_errc::missing_scope ? cfg_.stats->forbidden : cfg_.stats->unauthenticated)
+        .fetch_add(1, std::memory_order_relaxed);
+      if (f->code == auth_errc::missing_scope)
+        x->key_name = std::string{f->key_name};
+      x->fail(auth_failure_value(*f));
+      return false;
+    }
+    x->key_name = std::string{std::get<caller>(d).name()};
+    return true;
+  };
+
   if (path == invoices_prefix) {
     if (method == http::verb::post)
-      return create_invoice(req, std::move(reply));
+      return authorized(scope::invoices_write) ? create_invoice(x, req) : void();
     if (method == http::verb::get)
-      return list_invoices(req, query, std::move(reply));
-    return reply(method_not_allowed(req, "GET, POST"));
+      return authorized(scope::invoices_read) ? list_invoices(x, query) : void();
+    return x->method_not_allowed("GET, POST");
   }
   if (path.starts_with(invoices_prefix) && path.size() > invoices_prefix.size()
       && path[invoices_prefix.size()] == '/') {
     auto rest = path.substr(invoices_prefix.size() + 1);
     constexpr std::string_view cancel_suffix = "/cancel";
-    if (rest.ends_with(cancel_suffix)) {
+    if (rest.ends_with(cancel_suffix) && rest.find('/') == rest.size() - cancel_suffix.size()) {
       if (method != http::verb::post)
-        return reply(method_not_allowed(req, "POST"));
-      return cancel_invoice(req, rest.substr(0, rest.size() - cancel_suffix.size()), std::move(reply));
+        return x->method_not_allowed("POST");
+      if (authorized(scope::invoices_write))
+        cancel_invoice(x, rest.substr(0, rest.size() - cancel_suffix.size()));
+      return;
     }
     if (rest.find('/') == std::string_view::npos) {
       if (method != http::verb::get)
-        return reply(method_not_allowed(req, "GET"));
-      return get_invoice(req, rest, std::move(reply));
+        return x->method_not_allowed("GET");
+      if (authorized(scope::invoices_read))
+        get_invoice(x, rest);
+      return;
     }
   }
   if (simulator_ && path.starts_with(simulator_prefix)) {
     if (method != http::verb::post)
-      return reply(method_not_allowed(req, "POST"));
-    return simulate(req, path.substr(simulator_prefix.size()), std::move(reply));
+      return x->method_not_allowed("POST");
+    if (authorized(scope::simulator))
+      simulate(x, path.substr(simulator_prefix.size()), req.body());
+    return;
   }
-  if (path == "/healthz")
-    return reply(json_response(req, 200, R"({"status":"ok"})"));
-  if (path == "/readyz") {
-    if (api_.ready())
-      return reply(json_response(req, 200, R"({"status":"ready"})"));
-    return reply(error_response(req, fail(billing_errc::unavailable, "the database is unreachable")));
-  }
-  if (path == "/metrics" && cfg_.metrics) {
-    response res{http::status::ok, req.version()};
-    res.set(http::field::content_type, "text/plain; version=0.0.4");
-    res.keep_alive(req.keep_alive());
-    res.body() = cfg_.metrics();
-    res.prepare_payload();
-    return reply(std::move(res));
-  }
-  reply(error_response(req, fail(billing_errc::not_found, "no such route: " + std::string{path})));
+  x->fail(fail(billing_errc::not_found, "no such route: " + std::string{path.substr(0, 200)}));
 }
 
-namespace {
-
-// Answers with `r`'s value as JSON (`ok_status`) or its failure.
-template <class T, class ToStatus>
-callback<result<T>> answer(const request& req, responder reply, ToStatus ok_status) {
-  return [version = req.version(), keep_alive = req.keep_alive(), reply = std::move(reply),
-          ok_status](result<T> r) {
-    request shape;
-    shape.version(version);
-    shape.keep_alive(keep_alive);
-    if (!ok(r))
-      return reply(error_response(shape, std::get<failure>(r)));
-    auto& value = std::get<T>(r);
-    reply(json_response(shape, ok_status(value), to_json(value)));
-  };
-}
-
-} // namespace
-
-void http_edge::create_invoice(const request& req, responder reply) {
+void http_edge::create_invoice(const exchange_ptr& x, const request& req) {
   auto parsed = parse_create_invoice(req.body());
   if (!ok(parsed))
-    return reply(error_response(req, std::get<failure>(parsed)));
+    return x->fail(std::get<failure>(parsed));
   api_.create_invoice(std::move(std::get<create_invoice_request>(parsed)),
-                      answer<invoice_view>(req, std::move(reply), [](const invoice_view& v) {
+                      exchange::answer<invoice_view>(x, [](const invoice_view& v) {
                         return v.created ? 201u : 200u;
                       }));
 }
 
-void http_edge::get_invoice(const request& req, std::string_view id, responder reply) {
+void http_edge::get_invoice(const exchange_ptr& x, std::string_view id) {
   if (auto err = check_invoice_id(id))
-    return reply(error_response(req, *err));
+    return x->fail(*err);
   api_.get_invoice(invoice_id{std::string{id}},
-                   answer<invoice_view>(req, std::move(reply), [](auto&) { return 200u; }));
+                   exchange::answer<invoice_view>(x, [](auto&) { return 200u; }));
 }
 
-void http_edge::list_invoices(const request& req, std::string_view query, responder reply) {
+void http_edge::list_invoices(const exchange_ptr& x, std::string_view query) {
+  auto params = parse_query(query, {"shipment_id", "workflow_id", "limit"});
+  if (!ok(params))
+    return x->fail(std::get<failure>(params));
   invoice_filter filter;
-  if (auto v = query_param(query, "shipment_id"))
-    filter.shipment_id = std::move(*v);
-  if (auto v = query_param(query, "workflow_id"))
-    filter.workflow_id = std::move(*v);
-  if (filter.shipment_id.empty() && filter.workflow_id.empty())
-    return reply(error_response(req, fail(billing_errc::invalid_argument,
-                                          "give shipment_id or workflow_id", "shipment_id")));
-  for (auto [value, name] : {std::pair{&filter.shipment_id, "shipment_id"},
-                             std::pair{&filter.workflow_id, "workflow_id"}})
-    if (!value->empty())
-      if (auto err = check_id(*value, name))
-        return reply(error_response(req, *err));
-  if (auto v = query_param(query, "limit")) {
-    int limit = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
-    if (ec != std::errc{} || end != v->data() + v->size() || limit < 1 || limit > 1000)
-      return reply(error_response(req, fail(billing_errc::invalid_argument,
-                                            "limit must be an integer from 1 to 1000", "limit")));
-    filter.limit = limit;
+  for (auto& [name, value] : std::get<0>(params)) {
+    if (name == "limit") {
+      int limit = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc{} || end != value.data() + value.size() || limit < 1 || limit > 1000)
+        return x->fail(fail(billing_errc::invalid_argument,
+                            "limit must be an integer from 1 to 1000", "limit"));
+      filter.limit = limit;
+      continue;
+    }
+    if (auto err = check_id(value, name))
+      return x->fail(*err);
+    (name == "shipment_id" ? filter.shipment_id : filter.workflow_id) = std::move(value);
   }
+  if (filter.shipment_id.empty() && filter.workflow_id.empty())
+    return x->fail(fail(billing_errc::invalid_argument, "give shipment_id or workflow_id", "shipment_id"));
   api_.list_invoices(std::move(filter),
-                     answer<std::vector<invoice>>(req, std::move(reply), [](auto&) { return 200u; }));
+                     exchange::answer<std::vector<invoice>>(x, [](auto&) { return 200u; }));
 }
 
-void http_edge::cancel_invoice(const request& req, std::string_view id, responder reply) {
+void http_edge::cancel_invoice(const exchange_ptr& x, std::string_view id) {
   if (auto err = check_invoice_id(id))
-    return reply(error_response(req, *err));
+    return x->fail(*err);
   api_.cancel_invoice(invoice_id{std::string{id}},
-                      answer<invoice_view>(req, std::move(reply), [](auto&) { return 200u; }));
+                      exchange::answer<invoice_view>(x, [](auto&) { return 200u; }));
 }
 
-void http_edge::webhook(const request& req, responder reply) {
+void http_edge::webhook_request(const exchange_ptr& x, const request& req) {
   if (auto refused = api_.refuse_now())
-    return reply(error_response(req, *refused));
+    return x->fail(*refused);
   auto now = cfg_.clock();
-  auto sig_it = req.find("Stripe-Signature");
-  std::string_view sig = sig_it == req.end() ? std::string_view{}
-                                             : std::string_view{sig_it->value().data(), sig_it->value().size()};
-  auto verdict = verify_stripe_signature(sig, req.body(), cfg_.webhook_secrets, now, cfg_.signature);
+  auto verdict = verify_stripe_signature(header(req, "Stripe-Signature"), req.body(),
+                                         cfg_.webhook_secrets, now, cfg_.signature);
   if (verdict != signature_error::none) {
-    spdlog::warn("webhook rejected: {}", to_string(verdict));
-    return reply(error_response(
-      req, fail(billing_errc::bad_signature,
-                "Stripe-Signature check failed: " + std::string{to_string(verdict)}, "Stripe-Signature")));
+    cfg_.stats->webhook_bad_signature.fetch_add(1, std::memory_order_relaxed);
+    bad_signatures_.warn("bad Stripe-Signature (" + std::string{to_string(verdict)} + ") request_id="
+                         + x->request_id);
+    return x->fail(fail(billing_errc::bad_signature,
+                        "Stripe-Signature check failed: " + std::string{to_string(verdict)},
+                        "Stripe-Signature"));
   }
   auto parsed = parse_stripe_event(req.body());
   if (auto* err = std::get_if<event_parse_error>(&parsed)) {
-    spdlog::warn("webhook rejected: {}", err->message());
-    return reply(error_response(req, fail(billing_errc::invalid_argument, err->message(), err->field)));
+    cfg_.stats->webhook_bad_body.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("webhook rejected: a signed body billingd cannot read: {} request_id={}",
+                 err->message(), x->request_id);
+    return x->fail(fail(billing_errc::invalid_argument, err->message(), err->field));
   }
   auto& ev = std::get<stripe_event>(parsed);
   // Ids end up in the database and the logs: bound them like our own.
-  if (auto err = check_id(ev.id.str(), "id"))
-    return reply(error_response(req, *err));
-  if (auto err = check_id(ev.type, "type"))
-    return reply(error_response(req, *err));
+  for (auto [value, name] : {std::pair<const std::string*, const char*>{&ev.id.str(), "id"},
+                             std::pair<const std::string*, const char*>{&ev.type, "type"}})
+    if (auto err = check_id(*value, name)) {
+      cfg_.stats->webhook_bad_body.fetch_add(1, std::memory_order_relaxed);
+      return x->fail(*err);
+    }
   incoming_event in{to_invoice_event(ev), ev.type, now};
   api_.handle_event(invoice_id{std::move(ev.invoice_id)}, std::move(in),
-                    answer<webhook_reply>(req, std::move(reply), [](auto&) { return 200u; }));
+                    [x](webhook_result r) {
+                      if (!ok(r))
+                        return x->fail(std::get<failure>(r));
+                      auto& w = std::get<webhook_reply>(r);
+                      x->stats->webhook_outcomes[static_cast<size_t>(w.result)].fetch_add(
+                        1, std::memory_order_relaxed);
+                      x->ok(200, to_json(w));
+                    });
 }
 
-void http_edge::simulate(const request& req, std::string_view id, responder reply) {
+void http_edge::simulate(const exchange_ptr& x, std::string_view id, std::string_view body) {
   if (auto err = check_invoice_id(id))
-    return reply(error_response(req, *err));
-  simulator_->pay(invoice_id{std::string{id}}, req.body(),
-                  [version = req.version(), keep_alive = req.keep_alive(),
-                   reply = std::move(reply)](result<std::string> r) {
-                    request shape;
-                    shape.version(version);
-                    shape.keep_alive(keep_alive);
-                    if (!ok(r))
-                      return reply(error_response(shape, std::get<failure>(r)));
-                    reply(json_response(shape, 200, std::move(std::get<std::string>(r))));
-                  });
+    return x->fail(*err);
+  simulator_->pay(invoice_id{std::string{id}}, body, [x](result<std::string> r) {
+    if (!ok(r))
+      return x->fail(std::get<failure>(r));
+    x->ok(200, std::move(std::get<std::string>(r)));
+  });
+}
+
+// -- the admin listener -------------------------------------------------------
+
+admin_edge::admin_edge(billing_api& api, admin_config cfg) : api_(api), cfg_(std::move(cfg)) {}
+
+void admin_edge::handle(request&& req, responder reply) {
+  static log_summary admin_errors{"admin request failed", std::chrono::seconds(10)};
+  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &admin_errors);
+  auto path = std::string_view{x->path};
+  if (req.method() != http::verb::get && req.method() != http::verb::head)
+    return x->method_not_allowed("GET");
+  if (path == "/healthz" || path == "/readyz")
+    return answer_health(x, path, api_);
+  if (path == "/metrics" && cfg_.metrics) {
+    if (cfg_.require_key) {
+      auto d = cfg_.keys->authorize(header(req, "Authorization"), scope::admin);
+      if (auto* f = std::get_if<auth_failure>(&d)) {
+        x->access_log = true;
+        return x->fail(auth_failure_value(*f));
+      }
+    }
+    auto res = x->make(200, cfg_.metrics());
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    return x->send(std::move(res));
+  }
+  x->fail(fail(billing_errc::not_found, "no such route on the admin listener"));
 }
 
 } // namespace billing::net

@@ -1,15 +1,36 @@
 #pragma once
-// The HTTP edge: translates HTTP requests into billing_api calls and their
-// results into responses. It holds no business rules: validation of bodies
-// is protocol's json_codec, the lifecycle is the actors'. Webhooks are
-// verified and parsed here, once, on the io thread (a few microseconds),
-// before anything reaches an actor. Runs on io threads; never blocks.
+// The HTTP edges: translate HTTP requests into billing_api calls and their
+// results into responses. They hold no business rules: validation of bodies
+// is protocol's json_codec, the lifecycle is the actors', who may call what
+// is protocol's api_keys. Run on io threads; never block.
+//
+// The API listener (http_edge):
+//   POST /v1/invoices                invoices:write
+//   GET  /v1/invoices/{id}           invoices:read
+//   GET  /v1/invoices?…              invoices:read
+//   POST /v1/invoices/{id}/cancel    invoices:write
+//   POST /v1/simulator/payments/{id} simulator (mounted only with the simulated provider)
+//   POST /webhook                    the Stripe signature alone (verified and parsed
+//                                    here, once, before anything reaches an actor)
+//   GET  /healthz, /readyz           open
+// The admin listener (admin_edge), on its own address: /metrics (the admin
+// scope when admin_require_key), /healthz, /readyz.
+//
+// Every answer carries X-Request-Id (the caller's when well formed); error
+// bodies name it; server-side failures answer a fixed message and log the
+// detail under the same id. API calls write one log line each with the
+// caller's key name (never the key).
 
 #include "net/http_server.hpp"
+#include "net/log_summary.hpp"
 #include "protocol/api.hpp"
+#include "protocol/api_keys.hpp"
 #include "protocol/stripe_signature.hpp"
 
+#include <array>
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,11 +38,23 @@ namespace billing::net {
 
 class payment_simulator;
 
+// Counters for /metrics, written by the edges.
+struct edge_stats {
+  std::array<std::atomic<uint64_t>, 7> webhook_outcomes{}; // by billing::outcome
+  std::atomic<uint64_t> webhook_bad_signature{0};
+  std::atomic<uint64_t> webhook_bad_body{0};
+  std::atomic<uint64_t> unauthenticated{0}; // 401s
+  std::atomic<uint64_t> forbidden{0};       // 403s
+  std::atomic<uint64_t> internal_errors{0}; // 500s
+};
+
 struct edge_config {
   std::vector<std::string> webhook_secrets; // all active endpoint secrets
   signature_check signature;
   std::function<unix_seconds()> clock;
-  std::function<std::string()> metrics; // Prometheus text for GET /metrics
+  std::shared_ptr<const api_key_store> keys = std::make_shared<api_key_store>();
+  std::chrono::milliseconds log_summary_interval{10'000};
+  std::shared_ptr<edge_stats> stats = std::make_shared<edge_stats>();
 };
 
 class http_edge {
@@ -32,21 +65,42 @@ public:
 
   void handle(request&& req, responder reply);
 
+  struct exchange; // one request on its way through the edge
+
 private:
-  void create_invoice(const request& req, responder reply);
-  void get_invoice(const request& req, std::string_view id, responder reply);
-  void list_invoices(const request& req, std::string_view query, responder reply);
-  void cancel_invoice(const request& req, std::string_view id, responder reply);
-  void webhook(const request& req, responder reply);
-  void simulate(const request& req, std::string_view id, responder reply);
+  using exchange_ptr = std::shared_ptr<exchange>;
+  void create_invoice(const exchange_ptr& x, const request& req);
+  void get_invoice(const exchange_ptr& x, std::string_view id);
+  void list_invoices(const exchange_ptr& x, std::string_view query);
+  void cancel_invoice(const exchange_ptr& x, std::string_view id);
+  void webhook_request(const exchange_ptr& x, const request& req);
+  void simulate(const exchange_ptr& x, std::string_view id, std::string_view body);
 
   billing_api& api_;
   edge_config cfg_;
   payment_simulator* simulator_;
+  log_summary bad_signatures_;
+  log_summary server_errors_;
 };
 
-// Helpers shared with the simulator and tests.
+struct admin_config {
+  std::shared_ptr<const api_key_store> keys = std::make_shared<api_key_store>();
+  bool require_key = false;              // /metrics needs the admin scope
+  std::function<std::string()> metrics;  // Prometheus text
+  std::shared_ptr<edge_stats> stats = std::make_shared<edge_stats>();
+};
+
+class admin_edge {
+public:
+  admin_edge(billing_api& api, admin_config cfg);
+  void handle(request&& req, responder reply);
+
+private:
+  billing_api& api_;
+  admin_config cfg_;
+};
+
+// A JSON response shaped for `req` (version, keep-alive).
 response json_response(const request& req, unsigned status, std::string body);
-response error_response(const request& req, const failure& f);
 
 } // namespace billing::net
