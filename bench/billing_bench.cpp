@@ -13,6 +13,7 @@
 #include "bench/workloads.hpp"
 
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
@@ -38,7 +39,7 @@ constexpr const char* usage_text = R"(usage: billing-bench --url http://127.0.0.
                      [--json FILE] [--verify|--no-verify] [--retries K] [--plan-out FILE]
                      [--plan-in FILE] [--run-id ID] [--quiet]
                      [--seed S] [--skip-setup] [--allow-unacked] [--timeout-ms MS]
-                     [--max-connections N]
+                     [--max-connections N] [--api-key KEY] [--admin-url http://HOST:PORT]
 
 Sets up N invoices (POST /v1/invoices, or --seed-sql straight into the database),
 sends M Stripe-format webhook deliveries per pass (histories of failed attempts then
@@ -49,6 +50,8 @@ traffic with fresh event ids for that long. Then verifies in PostgreSQL that eve
 invoice ends in the state its history implies, every event id is recorded once and
 there is exactly one outbox row per transition.
 
+  --api-key KEY       API key with invoices:write for the setup (or BILLING_BENCH_API_KEY)
+  --admin-url URL     billingd's admin listener for /metrics (default http://HOST:9090)
   --invoices N        invoices to set up (default 1000)
   --events M          deliveries per pass, duplicates included (default 10000)
   --dup-rate F        fraction of deliveries that re-deliver an event id (default 0.1)
@@ -77,6 +80,10 @@ struct options {
   uint16_t port = 0;
   std::string database_url;
   std::string webhook_secret;
+  std::string api_key;   // for POST /v1/invoices (invoices:write)
+  std::string admin_url; // billingd's admin listener, for /metrics
+  std::string admin_host;
+  uint16_t admin_port = 0;
   uint64_t invoices = 1000;
   uint64_t events = 10000;
   double dup_rate = 0.1;
@@ -155,6 +162,8 @@ options parse_args(int argc, char** argv) {
     } else if (flag == "--url") o.url = value();
     else if (flag == "--database-url") o.database_url = value();
     else if (flag == "--webhook-secret") o.webhook_secret = value();
+    else if (flag == "--api-key") o.api_key = value();
+    else if (flag == "--admin-url") o.admin_url = value();
     else if (flag == "--invoices") o.invoices = parse_number<uint64_t>(flag, value());
     else if (flag == "--events") o.events = parse_number<uint64_t>(flag, value());
     else if (flag == "--dup-rate") o.dup_rate = parse_number<double>(flag, value());
@@ -198,6 +207,29 @@ options parse_args(int argc, char** argv) {
   if (port == 0 || port > 65535)
     throw usage_error{"--url: bad port"};
   o.port = static_cast<uint16_t>(port);
+  o.admin_host = o.host;
+  o.admin_port = 9090;
+  if (!o.admin_url.empty()) {
+    if (!o.admin_url.starts_with("http://"))
+      throw usage_error{"--admin-url must be http://HOST:PORT"};
+    auto admin = o.admin_url.substr(7);
+    if (auto slash = admin.find('/'); slash != std::string::npos)
+      admin.resize(slash);
+    auto c = admin.rfind(':');
+    if (c == std::string::npos)
+      throw usage_error{"--admin-url must name a port: http://HOST:PORT"};
+    o.admin_host = admin.substr(0, c);
+    auto ap = parse_number<uint64_t>("--admin-url port", admin.substr(c + 1));
+    if (ap == 0 || ap > 65535)
+      throw usage_error{"--admin-url: bad port"};
+    o.admin_port = static_cast<uint16_t>(ap);
+  }
+  if (o.api_key.empty())
+    if (const char* k = std::getenv("BILLING_BENCH_API_KEY"))
+      o.api_key = k;
+  if (o.api_key.empty() && !o.seed_sql && !o.skip_setup)
+    throw usage_error{"--api-key (or BILLING_BENCH_API_KEY) is required to create invoices over the API "
+                      "(a key with invoices:write; or give --seed-sql or --skip-setup)"};
   if (o.webhook_secret.empty())
     throw usage_error{"--webhook-secret is required (the whsec_... billingd verifies with)"};
   if ((o.verify || o.seed_sql) && o.database_url.empty())
@@ -389,7 +421,7 @@ int run(const options& o) {
       return 2;
     }
   } else if (!o.skip_setup) {
-    create_load cl{p, host_header};
+    create_load cl{p, host_header, o.api_key};
     auto so = lo;
     so.items = p.invoices.size();
     so.retries = std::max(o.retries, 3);
@@ -515,7 +547,7 @@ int run(const options& o) {
                             {"generator_cpu_us_per_request", cpu_us}, {"connections_peak", r.connections_peak}};
 
   // -- the service's view
-  auto metrics = fetch_metrics(o.host, o.port);
+  auto metrics = fetch_metrics(o.admin_host, o.admin_port);
   json mj = json::object();
   for (auto& [k, v] : metrics)
     if (k.starts_with("billing_"))

@@ -53,7 +53,7 @@ void create_load::prepare(uint64_t item, int, outgoing& out) {
             {"amount_cents", inv.amount_cents}, {"currency", inv.currency}};
   out.scratch = body.dump();
   out.body = out.scratch;
-  out.head = "POST /v1/invoices HTTP/1.1\r\nHost: " + host_
+  out.head = "POST /v1/invoices HTTP/1.1\r\nHost: " + host_ + "\r\nAuthorization: Bearer " + api_key_
              + "\r\nContent-Type: application/json\r\nUser-Agent: billing-bench\r\nContent-Length: "
              + std::to_string(out.scratch.size()) + "\r\n\r\n";
 }

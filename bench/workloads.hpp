@@ -20,7 +20,8 @@ namespace billing::bench {
 // POST /v1/invoices for plan invoice `item`; keeps the ids the answers give.
 class create_load final : public workload {
 public:
-  create_load(plan& p, std::string host_header) : p_(p), host_(std::move(host_header)) {}
+  create_load(plan& p, std::string host_header, std::string api_key)
+    : p_(p), host_(std::move(host_header)), api_key_(std::move(api_key)) {}
 
   void prepare(uint64_t item, int attempt, outgoing& out) override;
   void on_reply(uint64_t item, int attempt, const reply& r, bool final) override;
@@ -35,6 +36,7 @@ private:
 
   plan& p_;
   std::string host_;
+  std::string api_key_;
 };
 
 // Inserts the plan's invoices as billingd would have stored them after

@@ -96,6 +96,9 @@ struct fixture {
   webhook_result event(const invoice_id& id, event_kind kind, const std::string& evt,
                        unix_seconds created, int64_t amount = 12'500) {
     auto in = make_event(kind, evt, created, amount);
+    // A genuine event names the invoice's own PaymentIntent (when there is one).
+    if (auto known = get(id); ok(known))
+      in.ev.intent = std::get<invoice_view>(known).inv.provider_intent_id;
     return wait<webhook_result>([&](auto cb) { gateway->handle_event(id, in, cb); });
   }
 };

@@ -217,7 +217,8 @@ TEST_CASE("idle invoice actors passivate and come back from the store", "[actors
 
 TEST_CASE("concurrent requests for one invoice are serialised", "[actors]") {
   fixture f;
-  auto id = std::get<invoice_view>(f.create(request())).inv.id;
+  auto created = std::get<invoice_view>(f.create(request())).inv;
+  auto id = created.id;
   std::vector<std::future<webhook_result>> results;
   std::atomic<int> applied{0};
   std::vector<std::promise<webhook_result>> promises(50);
@@ -226,6 +227,9 @@ TEST_CASE("concurrent requests for one invoice are serialised", "[actors]") {
     in.ev.kind = i % 2 ? event_kind::payment_failed : event_kind::payment_succeeded;
     in.ev.id = event_id{"evt_c" + std::to_string(i % 10)}; // each id 5 times
     in.ev.created = f.now->load() + i;
+    in.ev.intent = created.provider_intent_id;
+    in.ev.amount_cents = created.amount_cents;
+    in.ev.currency = created.currency;
     in.type = "payment_intent.test";
     results.push_back(promises[static_cast<size_t>(i)].get_future());
     f.gateway->handle_event(id, in, [&promises, i](webhook_result r) {

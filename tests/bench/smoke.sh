@@ -38,12 +38,18 @@ export BILLING_DATABASE_URL=$db_url BILLING_WEBHOOK_SECRETS=$secret
 BILLING_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export BILLING_SECRET_KEY
 "$billingd" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+# An API key for billing-bench's setup and the admin listener.
+keys_out=$("$billingd" keys new bench --scopes invoices:write,invoices:read,admin)
+BILLING_BENCH_API_KEY=$(printf '%s\n' "$keys_out" | sed -n 's/^  \(bk_[A-Za-z0-9_-]*\)$/\1/p')
+BILLING_API_KEYS=$(printf '%s\n' "$keys_out" | sed -n 's/^  \(name=.*\)$/\1/p')
+export BILLING_BENCH_API_KEY BILLING_API_KEYS
 
-"$billingd" serve --http-port=0 --log-level=warn >"$work/billingd.log" 2>&1 &
+"$billingd" serve --http-port=0 --admin-port=0 --log-level=warn >"$work/billingd.log" 2>&1 &
 billingd_pid=$!
 port=
 for _ in $(seq 1 200); do
   port=$(sed -n 's/.*billingd listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/billingd.log" | head -n 1)
+  admin_port=$(sed -n 's/.*billingd admin listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$work/billingd.log" | head -n 1)
   [ -n "$port" ] && break
   if ! kill -0 "$billingd_pid" 2>/dev/null; then
     echo "bench_smoke: FAIL: billingd exited before listening:" >&2
@@ -59,7 +65,7 @@ if [ -z "$port" ]; then
 fi
 echo "bench_smoke: billingd on port $port, database $db"
 
-args=(--url "http://127.0.0.1:$port" --database-url "$db_url" --webhook-secret "$secret" --connections 8 --retries 3 --quiet)
+args=(--url "http://127.0.0.1:$port" --admin-url "http://127.0.0.1:$admin_port" --database-url "$db_url" --webhook-secret "$secret" --connections 8 --retries 3 --quiet)
 rc=0
 "$bench" "${args[@]}" --invoices 50 --events 500 --dup-rate 0.1 --shuffle \
   --plan-out "$work/plan.txt" --json "$work/run1.json" || rc=$?

@@ -81,6 +81,14 @@ test('database outage: 503 + Retry-After while PostgreSQL is down, full recovery
     assert.equal(notRefused.length, 0, `while PostgreSQL was down, webhooks must get 503 + Retry-After; got ` +
       notRefused.slice(0, 5).map((x) => `${x.status} retry-after=${x.retryAfter} ${x.outcome ?? x.error ?? ''}`).join('; '));
 
+    // The client learns that it should retry, not what PostgreSQL or libpqxx said.
+    const leaky = res2.filter((x) => {
+      let e;
+      try { e = JSON.parse(x.error).error; } catch { return true; }
+      return typeof e?.request_id !== 'string' || /pqxx|postgres|connection|socket|caf|sec::|errno/i.test(e?.message ?? '');
+    });
+    assert.equal(leaky.length, 0, `503 bodies must carry a request id and no library text: ${leaky.slice(0, 3).map((x) => x.error).join(' | ')}`);
+
     const health = await it.request(`${svc.base}/healthz`);
     assert.equal(health.status, 200, `GET /healthz while the database is down: ${health.status} ${health.text ?? health.error}`);
     let ready;

@@ -9,7 +9,7 @@
 // npm packages (stripe, pg) live in tests/node: `npm ci` there.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -145,12 +145,15 @@ export class Db {
       (SELECT count(*) FROM outbox) AS outbox`);
     return r;
   }
-  // Counts plus a digest of every invoice row: any change shows.
+  // Counts plus a digest of every row of invoices, webhook_events and
+  // outbox: any change shows.
   async fingerprint() {
     const c = await this.counts();
-    const [d] = await this.query(`SELECT md5(coalesce(string_agg(i::text, '|' ORDER BY i.id), '')) AS d
-                                  FROM invoices i`);
-    return { ...c, invoices_md5: d.d };
+    const [d] = await this.query(`SELECT
+      (SELECT md5(coalesce(string_agg(i::text, '|' ORDER BY i.id), '')) FROM invoices i) AS invoices_md5,
+      (SELECT md5(coalesce(string_agg(w::text, '|' ORDER BY w.event_id), '')) FROM webhook_events w) AS webhook_events_md5,
+      (SELECT md5(coalesce(string_agg(o::text, '|' ORDER BY o.id), '')) FROM outbox o) AS outbox_md5`);
+    return { ...c, ...d };
   }
   async statuses() {
     const rows = await this.query('SELECT id::text, status, version, failure_code, failure_message FROM invoices');
@@ -173,6 +176,9 @@ export class Db {
 
 // ---- billingd --------------------------------------------------------------
 
+// The admin listener (/metrics) of each billingd started here, by API base URL.
+const adminFor = new Map();
+
 const children = new Set();
 process.on('exit', () => {
   for (const p of children) {
@@ -180,20 +186,38 @@ process.on('exit', () => {
   }
 });
 
-export function billingdEnv(env, { dbUrl: url, webhookSecret, secretKey }) {
+export function billingdEnv(env, { dbUrl: url, webhookSecret, secretKey, apiKeys }) {
   return {
     ...process.env,
     BILLING_DATABASE_URL: url,
     BILLING_WEBHOOK_SECRETS: webhookSecret,
     BILLING_SECRET_KEY: secretKey,
+    BILLING_API_KEYS: apiKeys ?? '',
     ...env,
   };
 }
 
+// An API key as `billingd keys new` makes them, and its configuration entry.
+export function newApiKey(name, scopes) {
+  const key = 'bk_' + randomBytes(32).toString('base64url');
+  const sha256 = createHash('sha256').update(key).digest('hex');
+  return { name, key, scopes, entry: `name=${name} sha256=${sha256} scopes=${scopes.join(',')}` };
+}
+
+export const ALL_SCOPES = ['invoices:write', 'invoices:read', 'simulator', 'admin'];
+
+// The key request() sends when the caller names none (auth: undefined); the
+// last newSecrets() sets it. auth: null sends no Authorization header.
+let defaultApiKey;
+
 export function newSecrets() {
+  const key = newApiKey('it', ALL_SCOPES);
+  defaultApiKey = key.key;
   return {
     webhookSecret: 'whsec_' + randomBytes(24).toString('base64url'),
     secretKey: randomBytes(32).toString('hex'),
+    apiKey: key.key,
+    apiKeys: key.entry,
   };
 }
 
@@ -206,7 +230,7 @@ export function migrate(billingd, opts) {
 // Spawns `billingd serve --http-port=0` (or `port`) and waits for its
 // listening line.
 export async function startBillingd(billingd, opts, { args = [], env = {}, name = 'billingd', port: fixedPort = 0 } = {}) {
-  const proc = spawn(billingd, ['serve', `--http-port=${fixedPort}`, '--log-level=info', ...args], {
+  const proc = spawn(billingd, ['serve', `--http-port=${fixedPort}`, '--admin-port=0', '--log-level=info', ...args], {
     env: billingdEnv(env, opts),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -233,10 +257,13 @@ export async function startBillingd(billingd, opts, { args = [], env = {}, name 
     });
   });
 
+  let adminPort;
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(reject, new Error(`${name} did not print its listening line within 30 s:\n${lines.slice(-30).join('\n')}`)), 30_000);
     const check = (l) => {
-      const m = /billingd listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(l);
+      const a = /billingd admin listening on http:\/\/[^:]+:(\d+)/.exec(l);
+      if (a) adminPort = Number(a[1]);
+      const m = /billingd listening on http:\/\/[0-9.]+:(\d+)/.exec(l);
       if (m) done(resolve, Number(m[1]));
     };
     function done(f, v) {
@@ -251,10 +278,13 @@ export async function startBillingd(billingd, opts, { args = [], env = {}, name 
   });
 
   const base = `http://127.0.0.1:${port}`;
+  const admin = `http://127.0.0.1:${adminPort}`;
+  adminFor.set(base, admin);
   return {
     proc,
     port,
     base,
+    admin,
     lines,
     exited,
     logTail: (n = 40) => lines.slice(-n).join('\n'),
@@ -286,10 +316,12 @@ export function agent(maxSockets = 64) {
 
 // One request; resolves {status, headers, text, json} or {status: 0, error}
 // when the connection failed (never rejects).
-export function request(url, { method = 'GET', body, headers = {}, agent: ag, timeoutMs = 30_000 } = {}) {
+export function request(url, { method = 'GET', body, headers = {}, agent: ag, timeoutMs = 30_000, auth } = {}) {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = { ...headers };
+    const key = auth === undefined ? defaultApiKey : auth;
+    if (key && !Object.keys(h).some((k) => k.toLowerCase() === 'authorization')) h.authorization = `Bearer ${key}`;
     if (data !== undefined) {
       h['content-length'] = data.length;
       if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
@@ -332,8 +364,10 @@ export async function pool(items, concurrency, fn, { stop = () => false } = {}) 
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
+// /metrics of the billingd serving `base` (its admin listener), or of an
+// admin URL itself.
 export async function metrics(base) {
-  const r = await request(`${base}/metrics`);
+  const r = await request(`${adminFor.get(base) ?? base}/metrics`);
   assert.equal(r.status, 200, `GET /metrics: ${r.status} ${r.text ?? r.error}`);
   const m = {};
   for (const line of r.text.split('\n')) {
@@ -555,6 +589,7 @@ export function sendWebhook(base, payload, secret, ag, timeoutMs) {
     body: payload,
     headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': sign(payload, secret), 'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)' },
     agent: ag,
+    auth: null, // Stripe sends no API key: the signature is the credential
     timeoutMs,
   });
 }
@@ -825,4 +860,60 @@ export async function withService(name, options, body) {
   } finally {
     await ctx.cleanup(failed);
   }
+}
+
+// ---- raw sockets (framing tests) ------------------------------------------------
+
+// Writes `bytes` to a fresh connection (errors after the server answered and
+// closed are ignored), then reads until the server closes or `timeoutMs`
+// passes. Resolves { text, closed } (closed: the server ended the connection).
+export async function rawExchange(port, bytes, { timeoutMs = 5_000 } = {}) {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const chunks = [];
+    let done = false;
+    const sock = net.connect(port, '127.0.0.1');
+    const finish = (closed) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('connect', () => sock.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1')));
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', () => {}); // EPIPE/ECONNRESET after the answer: the answer is what counts
+  });
+}
+
+// The HTTP responses in a raw byte stream: [{ status, headers, body }] (bodies
+// by Content-Length, as billingd always sends them).
+export function parseRawResponses(text) {
+  const out = [];
+  let rest = text;
+  while (rest.startsWith('HTTP/')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers = {};
+    for (const l of lines) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const len = Number(headers['content-length'] ?? 0);
+    const body = rest.slice(end + 4, end + 4 + len);
+    let json;
+    try { json = JSON.parse(body); } catch {}
+    out.push({ status: Number(statusLine.split(' ')[1]), headers, text: body, json });
+    rest = rest.slice(end + 4 + len);
+  }
+  return out;
+}
+
+// The first response of a rawExchange, shaped like request()'s answers.
+export function parseRawResponse({ text }) {
+  return parseRawResponses(text)[0] ?? { status: 0, error: `no HTTP response in ${JSON.stringify(text.slice(0, 200))}` };
 }
