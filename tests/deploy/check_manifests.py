@@ -58,11 +58,6 @@ PENDING = {
     "BILLING_STRIPE_SECRET_KEY": "the Stripe provider issue",
     "BILLING_STRIPE_SECRET_KEY_FILE": "the Stripe provider issue",
     "BILLING_STRIPE_API_BASE": "the Stripe provider issue",
-    # (the API keys and admin listener issue)
-    "BILLING_API_KEYS": "the API keys and admin listener issue",
-    "BILLING_API_KEYS_FILE": "the API keys and admin listener issue",
-    "BILLING_ADMIN_ADDRESS": "the API keys and admin listener issue",
-    "BILLING_ADMIN_PORT": "the API keys and admin listener issue",
 }
 for name, issue in PENDING.items():
     if name in known_env:
