@@ -62,6 +62,15 @@ public:
   virtual void get_invoice(invoice_id id, callback<invoice_result> done) = 0;
   virtual void list_invoices(invoice_filter filter, callback<list_result> done) = 0;
   virtual void cancel_invoice(invoice_id id, callback<invoice_result> done) = 0;
+  // The invoice with its client secret (unsealed) in `client_secret`, for a
+  // caller allowed to see it (the gRPC GetInvoice of an unpaid invoice, to a
+  // key with invoices:write). The edge decides who may ask; the
+  // implementation only reads. Until actors/ implements it, the default
+  // answers internal, and the edge answers the invoice without the secret.
+  virtual void get_invoice_secret(invoice_id id, callback<invoice_result> done) {
+    (void)id;
+    done(fail(billing_errc::internal, "get_invoice_secret is not implemented"));
+  }
   // `invoice` from the event's metadata when present, else empty and the
   // implementation routes by `ev.ev.intent`.
   virtual void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) = 0;

@@ -3,7 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 
 namespace billing {
 
@@ -60,6 +64,22 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A positive decimal number (digits and at most one '.'), up to `max`.
+std::optional<double> parse_positive(std::string_view text, double max) {
+  if (text.empty() || text.size() > 16 || text.front() == '.' || text.back() == '.')
+    return std::nullopt;
+  if (std::count(text.begin(), text.end(), '.') > 1
+      || !std::all_of(text.begin(), text.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); }))
+    return std::nullopt;
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, std::chars_format::fixed);
+  if (ec != std::errc{} || end != text.data() + text.size() || v <= 0 || v > max)
+    return std::nullopt;
+  return v;
+}
+
+constexpr double max_rate = 1'000'000;
+
 failure bad_entry(size_t index, std::string_view name, std::string why) {
   std::string where = "api_keys entry " + std::to_string(index + 1);
   if (valid_name(name))
@@ -70,6 +90,7 @@ failure bad_entry(size_t index, std::string_view name, std::string why) {
 result<api_key_entry> parse_entry(std::string_view text, size_t index) {
   api_key_entry e;
   bool have_name = false, have_hash = false, have_scopes = false;
+  std::optional<double> rate, burst;
   std::string_view name_seen;
   // Find the name first, so every later error can say which key it is about.
   for (std::string_view rest = text; !rest.empty();) {
@@ -111,9 +132,23 @@ result<api_key_entry> parse_entry(std::string_view text, size_t index) {
         return bad_entry(index, name_seen, std::get<failure>(s).message);
       e.scopes = std::get<scope_set>(s);
       have_scopes = true;
+    } else if (key == "rate") {
+      if (rate)
+        return bad_entry(index, name_seen, "rate given twice");
+      rate = value.ends_with("/s") ? parse_positive(value.substr(0, value.size() - 2), max_rate)
+                                   : std::nullopt;
+      if (!rate)
+        return bad_entry(index, name_seen,
+                         "rate must be requests per second, e.g. rate=50/s (more than 0, at most 1000000)");
+    } else if (key == "burst") {
+      if (burst)
+        return bad_entry(index, name_seen, "burst given twice");
+      burst = parse_positive(value, max_rate);
+      if (!burst || *burst != static_cast<double>(static_cast<int64_t>(*burst)))
+        return bad_entry(index, name_seen, "burst must be a whole number of requests from 1 to 1000000");
     } else {
       return bad_entry(index, name_seen, "unknown field '" + std::string{key.substr(0, 32)}
-                                           + "' (fields: name, sha256, scopes)");
+                                           + "' (fields: name, sha256, scopes, rate, burst)");
     }
   }
   if (!have_name)
@@ -122,6 +157,10 @@ result<api_key_entry> parse_entry(std::string_view text, size_t index) {
     return bad_entry(index, name_seen, "sha256= is missing");
   if (!have_scopes)
     return bad_entry(index, name_seen, "scopes= is missing");
+  if (burst && !rate)
+    return bad_entry(index, name_seen, "burst= needs rate= (requests per second)");
+  if (rate)
+    e.rate = rate_spec{*rate, burst ? *burst : std::max(1.0, std::ceil(*rate))};
   return e;
 }
 
@@ -211,7 +250,13 @@ result<std::vector<api_key_entry>> parse_api_keys(std::string_view text) {
 }
 
 std::string config_entry(const api_key_entry& e) {
-  return "name=" + e.name + " sha256=" + to_hex(e.sha256) + " scopes=" + to_string(e.scopes);
+  std::string out = "name=" + e.name + " sha256=" + to_hex(e.sha256) + " scopes=" + to_string(e.scopes);
+  if (e.rate) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " rate=%.17g/s burst=%.0f", e.rate->per_second, e.rate->burst);
+    out += buf;
+  }
+  return out;
 }
 
 bool is_well_formed_key(std::string_view key) noexcept {

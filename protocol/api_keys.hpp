@@ -6,12 +6,18 @@
 //
 // Configuration, one entry per key, entries separated by ';' or newlines:
 //
-//   name=orders sha256=<64 hex> scopes=invoices:write,invoices:read
+//   name=orders sha256=<64 hex> scopes=invoices:write,invoices:read [rate=50/s burst=100]
+//
+// `rate=R/s` (R from 0.001 to 1,000,000, decimals allowed) limits the key to R
+// requests a second on average, `burst=B` (1 to 1,000,000; default R rounded
+// up) to B at once after a quiet spell: a token bucket (protocol/rate_limit).
+// Without rate= a key is not limited (admission control still bounds it).
 //
 // A key is `bk_` followed by 43 base64url characters (32 random bytes), so
 // one SHA-256 is enough: there is nothing to brute-force.
 
 #include "protocol/errors.hpp"
+#include "protocol/rate_limit.hpp"
 
 #include <array>
 #include <cstdint>
@@ -63,6 +69,7 @@ struct api_key_entry {
   std::string name; // [a-z0-9][a-z0-9._-]{0,63}: goes into logs and metrics
   key_digest sha256{};
   scope_set scopes;
+  std::optional<rate_spec> rate; // none: not rate-limited
   friend bool operator==(const api_key_entry&, const api_key_entry&) = default;
 };
 

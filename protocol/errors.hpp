@@ -21,6 +21,7 @@ enum class billing_errc : uint8_t {
   payload_too_large,
   unavailable,       // the database (or another dependency) is down: retry later
   overloaded,        // a bound was reached: retry later
+  rate_limited,      // this key's rate limit (api_keys rate=R/s burst=B): retry later
   timeout,
   provider_error,    // the payment provider refused or failed
   internal,

@@ -176,6 +176,7 @@ std::string_view to_string(billing_errc e) noexcept {
     case billing_errc::payload_too_large: return "payload_too_large";
     case billing_errc::unavailable: return "unavailable";
     case billing_errc::overloaded: return "overloaded";
+    case billing_errc::rate_limited: return "rate_limited";
     case billing_errc::timeout: return "timeout";
     case billing_errc::provider_error: return "provider_error";
     case billing_errc::internal: return "internal";

@@ -66,7 +66,19 @@ TEST_CASE("the key configuration parses, and says what is wrong without the hash
     {"name=" + std::string(65, 'a') + " sha256=" + hash + " scopes=admin", "name must be"},
     {"name=a sha256=" + hash + " scopes=root", "unknown scope 'root'"},
     {"name=a sha256=" + hash + " scopes=", "at least one scope"},
-    {"name=a sha256=" + hash + " scopes=admin rate=5", "unknown field 'rate'"},
+    {"name=a sha256=" + hash + " scopes=admin color=5", "unknown field 'color'"},
+    {"name=a sha256=" + hash + " scopes=admin rate=5", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=0/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=-1/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=1.2.3/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=.5/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=2000000/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=1e3/s", "rate must be requests per second"},
+    {"name=a sha256=" + hash + " scopes=admin rate=5/s rate=6/s", "rate given twice"},
+    {"name=a sha256=" + hash + " scopes=admin rate=5/s burst=0", "burst must be a whole number"},
+    {"name=a sha256=" + hash + " scopes=admin rate=5/s burst=2.5", "burst must be a whole number"},
+    {"name=a sha256=" + hash + " scopes=admin rate=5/s burst=3 burst=3", "burst given twice"},
+    {"name=a sha256=" + hash + " scopes=admin burst=3", "burst= needs rate="},
     {"name=a name=b sha256=" + hash + " scopes=admin", "name given twice"},
     {"name=a sha256=" + hash + " scopes=admin sha256=" + hash, "sha256 given twice"},
     {"name=a sha256=" + hash + " scopes=admin scopes=admin", "scopes given twice"},
@@ -148,4 +160,32 @@ TEST_CASE("keys have one shape", "[api_keys]") {
   CHECK_FALSE(is_well_formed_key("bk_short"));
   CHECK_FALSE(is_well_formed_key("xx_" + std::string(43, 'A')));
   CHECK_FALSE(is_well_formed_key("bk_" + std::string(42, 'A') + "="));
+}
+
+TEST_CASE("rate= and burst= set a key's rate limit", "[api_keys]") {
+  const std::string hash = to_hex(sha256_of(orders_key));
+  struct good_case {
+    std::string fields;
+    std::optional<rate_spec> rate;
+  };
+  const std::vector<good_case> good = {
+    {"", std::nullopt},
+    {" rate=50/s burst=100", rate_spec{50, 100}},
+    {" rate=50/s", rate_spec{50, 50}},
+    {" rate=0.5/s", rate_spec{0.5, 1}},
+    {" rate=2.5/s", rate_spec{2.5, 3}},
+    {" burst=7 rate=3/s", rate_spec{3, 7}},
+    {" rate=1000000/s burst=1000000", rate_spec{1'000'000, 1'000'000}},
+  };
+  for (auto& c : good) {
+    DYNAMIC_SECTION("fields '" << c.fields << "'") {
+      auto parsed = parse_api_keys("name=a sha256=" + hash + " scopes=admin" + c.fields);
+      REQUIRE(ok(parsed));
+      auto& keys = std::get<std::vector<api_key_entry>>(parsed);
+      REQUIRE(keys.size() == 1);
+      CHECK(keys[0].rate == c.rate);
+      // What `billingd keys new` prints parses back to the same entry.
+      CHECK(parse_api_keys(config_entry(keys[0])) == parsed);
+    }
+  }
 }
