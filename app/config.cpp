@@ -106,6 +106,22 @@ const std::vector<setting>& settings() {
      "address of the admin listener (/metrics, /healthz, /readyz)", text(&config::admin_address)},
     {"admin_port", kind::integer, "9090", 0, 65535, false, "admin listener port (0: any free port)",
      integer(&config::admin_port)},
+    {"grpc_address", kind::text, "127.0.0.1", 0, 0, false,
+     "address the gRPC edge (billing.v1.BillingService, health, reflection) listens on",
+     text(&config::grpc_address)},
+    {"grpc_port", kind::integer, "9091", 0, 65535, false, "gRPC port (0: any free port)",
+     integer(&config::grpc_port)},
+    {"grpc_max_watches", kind::integer, "1000", 1, 100'000, false,
+     "most open WatchInvoice streams (each polls its invoice once a second); more are RESOURCE_EXHAUSTED",
+     integer(&config::grpc_max_watches)},
+    {"tls_cert_path", kind::text, "", 0, 0, false,
+     "PEM certificate (chain) for TLS on the HTTP and gRPC listeners (with tls_key_path; empty: plaintext)",
+     text(&config::tls_cert_path)},
+    {"tls_key_path", kind::text, "", 0, 0, false, "PEM private key of tls_cert_path",
+     text(&config::tls_key_path)},
+    {"log_format", kind::text, "text", 0, 0, false,
+     "text (for people) or json (one object a line: time, level, message, request_id, invoice_id, event_id)",
+     text(&config::log_format)},
     {"admin_require_key", kind::boolean, "false", 0, 0, false,
      "the admin listener's /metrics needs a key with the admin scope",
      [](config& c, const std::string& v, int64_t) { c.admin_require_key = v == "true" || v == "1"; }},
@@ -290,6 +306,10 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
     c.api_keys = std::move(std::get<std::vector<api_key_entry>>(keys));
   else
     return config_error{std::get<failure>(keys).message};
+  if (c.tls_cert_path.empty() != c.tls_key_path.empty())
+    return config_error{"TLS needs both tls_cert_path and tls_key_path (or neither, for plaintext)"};
+  if (c.log_format != "text" && c.log_format != "json")
+    return config_error{"log_format must be text or json (got '" + c.log_format + "')"};
   if (c.provider != "simulated")
     return config_error{"provider '" + c.provider + "' is not available in this build; use simulated"};
   if (c.sink != "none" && c.sink != "temporal" && c.sink != "http")
@@ -385,6 +405,12 @@ std::string describe(const config& c) {
   line("admin_address", c.admin_address);
   line("admin_port", std::to_string(c.admin_port));
   line("admin_require_key", c.admin_require_key ? "true" : "false");
+  line("grpc_address", c.grpc_address);
+  line("grpc_port", std::to_string(c.grpc_port));
+  line("grpc_max_watches", std::to_string(c.grpc_max_watches));
+  line("tls_cert_path", c.tls_cert_path);
+  line("tls_key_path", c.tls_key_path);
+  line("log_format", c.log_format);
   line("max_requests_per_connection", std::to_string(c.max_requests_per_connection));
   line("max_buffered_bytes", std::to_string(c.max_buffered_bytes));
   line("log_summary_interval_seconds", std::to_string(c.log_summary_interval_seconds));

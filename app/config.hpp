@@ -52,6 +52,14 @@ struct config {
   std::string admin_address;
   int64_t admin_port = 0;
   bool admin_require_key = false;
+  // The gRPC edge.
+  std::string grpc_address;
+  int64_t grpc_port = 0;
+  int64_t grpc_max_watches = 0;
+  // TLS on the HTTP and gRPC listeners (both paths or neither).
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  std::string log_format; // text | json
   // HTTP bounds beyond the body size and connection count.
   int64_t max_requests_per_connection = 0;
   int64_t max_buffered_bytes = 0;
