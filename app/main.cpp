@@ -9,6 +9,7 @@
 
 #include "app/config.hpp"
 #include "app/keys.hpp"
+#include "app/logging.hpp"
 #include "app/service.hpp"
 #include "persistence/outbox_store.hpp"
 
@@ -149,8 +150,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto& cfg = std::get<billing::app::config>(loaded);
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  billing::app::configure_logging(cfg.log_level, cfg.log_format);
 
   if (command == "config") {
     std::cout << billing::app::describe(cfg);
