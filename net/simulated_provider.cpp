@@ -16,10 +16,11 @@ provider_actor::behavior_type simulated_provider() {
       auto id = "pi_sim_" + hmac_sha256_hex(derivation_key, "intent:" + req.invoice.str()).substr(0, 24);
       auto secret = id + "_secret_"
                     + hmac_sha256_hex(derivation_key, "secret:" + req.invoice.str()).substr(0, 24);
-      return intent_info{intent_id{std::move(id)}, std::move(secret), "requires_payment_method"};
+      return intent_info{intent_id{std::move(id)}, std::move(secret), "requires_payment_method", req.amount_cents,
+                         req.currency, false};
     },
     [](cancel_atom, const intent_id& id, const invoice_id&) -> intent_result {
-      return intent_info{id, {}, "canceled"};
+      return intent_info{id, {}, "canceled", 0, {}, false};
     },
   };
 }

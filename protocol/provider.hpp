@@ -23,6 +23,13 @@ struct intent_info {
   intent_id id;
   std::string client_secret;
   std::string status; // the provider's status: "requires_payment_method", "succeeded", "canceled", ...
+  // As the provider holds them (its answer, not our request): a caller that
+  // follows the provider's status (cancel raced a payment) checks them
+  // against the invoice. 0 / empty when the provider did not say (the
+  // simulated provider's retrieve).
+  int64_t amount_cents = 0;
+  std::string currency;
+  bool livemode = false;
 };
 
 using intent_result = result<intent_info>;
