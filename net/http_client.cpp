@@ -244,7 +244,11 @@ struct client_core : std::enable_shared_from_this<client_core> {
   template <class Endpoints>
   void connect(std::shared_ptr<connection> conn, const Endpoints& eps) {
     if (stopping) return fail_conn(conn, asio::error::operation_aborted, stage::connect, client_errc::connect);
-    conn->lowest().expires_at(conn->current->deadline);
+    // Connect and handshake share one deadline (the handshake's reads and
+    // writes run on the same tcp_stream timer).
+    auto until = conn->current->deadline;
+    if (cfg.connect_timeout.count() > 0) until = std::min(until, steady::now() + cfg.connect_timeout);
+    conn->lowest().expires_at(until);
     conn->lowest().async_connect(eps, [self = shared_from_this(), conn](error_code ec, const tcp::endpoint&) {
       if (ec) return self->fail_conn(conn, ec, stage::connect, client_errc::connect);
       error_code ignored;

@@ -42,6 +42,10 @@ struct client_config {
   size_t max_connections_per_host = 16;   // concurrent requests to one origin
   size_t max_idle_per_host = 16;          // pooled idle connections per origin
   std::chrono::seconds idle_timeout{30};  // a pooled connection idle longer is closed
+  // A new connection's TCP connect and TLS handshake must finish within this
+  // (and within the request's timeout); 0: only the request's timeout. The
+  // request's timeout still bounds the whole exchange (the read timeout).
+  std::chrono::milliseconds connect_timeout{0};
   size_t max_pending = 10000;             // waiting for a connection, all origins
   size_t body_limit = 8 << 20;            // reply body
   std::string user_agent = "billingd";

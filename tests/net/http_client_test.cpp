@@ -338,3 +338,37 @@ TEST_CASE("http_client: https with a self-signed certificate", "[net][http_clien
     CHECK(r.code == client_errc::tls);
   }
 }
+
+TEST_CASE("http_client: connect_timeout bounds connect and TLS handshake, not the exchange",
+          "[net][http_client][tls]") {
+  // A listener that never accepts: the kernel completes the TCP handshake
+  // (backlog), the TLS handshake then gets no answer.
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor mute{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+  const auto port = mute.local_endpoint().port();
+  client_config cfg;
+  cfg.connect_timeout = 200ms;
+  http_client client{cfg};
+
+  waiter w;
+  const auto t0 = std::chrono::steady_clock::now();
+  client.post("https://127.0.0.1:" + std::to_string(port) + "/x", "x", {}, 5s, w.cb());
+  auto r = w.get();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(r.code == client_errc::timeout);
+  CHECK(took >= 180ms);
+  CHECK(took < 2s);  // not the request's 5 s
+
+  SECTION("a slow answer on an established connection gets the request's whole timeout") {
+    parked p;
+    auto srv = start_server({}, [&p](request&&, responder reply) { p.add(std::move(reply)); });
+    waiter slow;
+    const auto t1 = std::chrono::steady_clock::now();
+    client.post(url(srv->port()), "x", {}, 700ms, slow.cb());
+    auto s = slow.get();
+    const auto waited = std::chrono::steady_clock::now() - t1;
+    CHECK(s.code == client_errc::timeout);
+    CHECK(waited >= 650ms);  // longer than connect_timeout
+    srv->stop(100ms);
+  }
+}
