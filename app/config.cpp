@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "protocol/stripe_api.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -32,6 +34,8 @@ auto integer(int64_t config::*m) {
   return [m](config& c, const std::string&, int64_t n) { c.*m = n; };
 }
 
+static_assert(stripe::default_api_version == "2026-10-28.endive", "keep stripe_api_version's default in step");
+
 const std::vector<setting>& settings() {
   static const std::vector<setting> table = {
     {"database_url", kind::text, "", 0, 0, true,
@@ -44,7 +48,30 @@ const std::vector<setting>& settings() {
     {"scheduler_threads", kind::integer, "0", 0, 256, false,
      "CAF scheduler threads (0: one per core)", integer(&config::scheduler_threads)},
     {"provider", kind::text, "simulated", 0, 0, false,
-     "payment provider: simulated (no Stripe account needed)", text(&config::provider)},
+     "payment provider: stripe (Stripe's API with stripe_secret_key) or simulated (no Stripe account "
+     "needed; loopback only)", text(&config::provider)},
+    {"stripe_secret_key", kind::text, "", 0, 0, true,
+     "Stripe secret key sk_test_/sk_live_ or restricted key rk_test_/rk_live_ (required with "
+     "provider=stripe); its prefix is the mode webhooks must match", text(&config::stripe_secret_key)},
+    {"stripe_api_base", kind::text, "https://api.stripe.com", 0, 0, false,
+     "Stripe API base URL (https://host[:port]; http:// only to 127.0.0.1 or localhost, for a fake Stripe)",
+     text(&config::stripe_api_base)},
+    {"stripe_api_version", kind::text, "2026-10-28.endive", 0, 0, false,
+     "Stripe-Version sent with every request (the version billingd is written against)",
+     text(&config::stripe_api_version)},
+    {"stripe_ca_path", kind::text, "", 0, 0, false,
+     "extra CA certificates (PEM) trusted for stripe_api_base besides the system's (tests against a fake "
+     "Stripe; production needs none)", text(&config::stripe_ca_path)},
+    {"stripe_max_concurrency", kind::integer, "32", 1, 1'000, false,
+     "Stripe requests in flight at once (more wait for a connection)", integer(&config::stripe_max_concurrency)},
+    {"stripe_timeout_ms", kind::integer, "4000", 100, 600'000, false,
+     "one Stripe request attempt, connect to last byte; all attempts of a call stay within "
+     "request_timeout_ms", integer(&config::stripe_timeout_ms)},
+    {"stripe_connect_timeout_ms", kind::integer, "3000", 100, 60'000, false,
+     "TCP connect and TLS handshake to Stripe", integer(&config::stripe_connect_timeout_ms)},
+    {"stripe_max_retries", kind::integer, "2", 0, 10, false,
+     "retries of a Stripe request after a connection error, timeout, 409, 429 or 5xx (jittered "
+     "exponential backoff; Stripe-Should-Retry decides when sent)", integer(&config::stripe_max_retries)},
     {"webhook_secrets", kind::list, "", 0, 0, true,
      "comma-separated Stripe endpoint secrets (whsec_...), several during rotation (required)",
      [](config& c, const std::string& v, int64_t) {
@@ -310,8 +337,27 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
     return config_error{"TLS needs both tls_cert_path and tls_key_path (or neither, for plaintext)"};
   if (c.log_format != "text" && c.log_format != "json")
     return config_error{"log_format must be text or json (got '" + c.log_format + "')"};
-  if (c.provider != "simulated")
-    return config_error{"provider '" + c.provider + "' is not available in this build; use simulated"};
+  if (c.provider != "simulated" && c.provider != "stripe")
+    return config_error{"provider must be stripe or simulated (got '" + c.provider + "')"};
+  if (c.provider == "stripe") {
+    if (c.stripe_secret_key.empty())
+      return config_error{"provider=stripe needs stripe_secret_key (BILLING_STRIPE_SECRET_KEY or "
+                          "BILLING_STRIPE_SECRET_KEY_FILE): a Stripe secret (sk_...) or restricted (rk_...) key"};
+    auto mode = stripe::mode_of_key(c.stripe_secret_key);
+    if (!mode)
+      return config_error{"stripe_secret_key must start with sk_test_, sk_live_, rk_test_ or rk_live_ "
+                          "(a publishable pk_ key cannot create PaymentIntents)"};
+    c.stripe_live = *mode == provider_mode::live;
+    if (auto why = stripe::api_base_problem(c.stripe_api_base); !why.empty())
+      return config_error{"stripe_api_base " + why};
+    if (c.stripe_api_version.empty())
+      return config_error{"stripe_api_version must not be empty"};
+    if (!c.stripe_ca_path.empty() && !std::ifstream{c.stripe_ca_path})
+      return config_error{"stripe_ca_path: cannot read " + c.stripe_ca_path};
+    if (c.stripe_timeout_ms >= c.request_timeout_ms)
+      return config_error{"stripe_timeout_ms must be below request_timeout_ms: the invoice actors wait "
+                          "request_timeout_ms for Stripe's answer, retries included"};
+  }
   if (c.sink != "none" && c.sink != "temporal" && c.sink != "http")
     return config_error{"sink must be none, temporal or http (got '" + c.sink + "')"};
   if (c.sink == "temporal" && c.temporal_address.empty())
@@ -377,6 +423,16 @@ std::string describe(const config& c) {
   line("io_threads", std::to_string(c.io_threads));
   line("scheduler_threads", std::to_string(c.scheduler_threads));
   line("provider", c.provider);
+  line("stripe_secret_key", c.stripe_secret_key.empty()
+                              ? redact(c.stripe_secret_key)
+                              : redact(c.stripe_secret_key) + (c.stripe_live ? " (live mode)" : " (test mode)"));
+  line("stripe_api_base", c.stripe_api_base);
+  line("stripe_api_version", c.stripe_api_version);
+  line("stripe_ca_path", c.stripe_ca_path);
+  line("stripe_max_concurrency", std::to_string(c.stripe_max_concurrency));
+  line("stripe_timeout_ms", std::to_string(c.stripe_timeout_ms));
+  line("stripe_connect_timeout_ms", std::to_string(c.stripe_connect_timeout_ms));
+  line("stripe_max_retries", std::to_string(c.stripe_max_retries));
   line("webhook_secrets", std::to_string(c.webhook_secrets.size()) + " configured " + redact("x"));
   line("webhook_tolerance_seconds", std::to_string(c.webhook_tolerance_seconds));
   line("secret_key", redact(c.secret_key));

@@ -45,6 +45,17 @@ struct config {
   std::string self_url; // where the simulator delivers webhooks
   bool allow_simulated = false; // the simulated provider on a non-loopback address
 
+  // provider = stripe: Stripe's API (net/stripe_client).
+  std::string stripe_secret_key; // secret; sk_/rk_ + test_/live_: the prefix is the mode
+  std::string stripe_api_base;
+  std::string stripe_api_version;
+  std::string stripe_ca_path;    // extra CA certificates for stripe_api_base (tests)
+  int64_t stripe_max_concurrency = 0;
+  int64_t stripe_timeout_ms = 0;
+  int64_t stripe_connect_timeout_ms = 0;
+  int64_t stripe_max_retries = 0;
+  bool stripe_live = false;      // from the key's prefix (load_config)
+
   // Who may call the API: keys as SHA-256 hashes with names and scopes.
   std::string api_keys_text; // as configured; parsed into api_keys by load_config
   std::vector<api_key_entry> api_keys;

@@ -54,10 +54,6 @@ for name, file_form in re.findall(r"\((BILLING_[A-Z0-9_]+)(, or _FILE)?\)", help
 # is tolerated only while `billingd --help` lacks it; remove an entry once
 # billingd has it (the run says so).
 PENDING = {
-    # (the Stripe provider issue)
-    "BILLING_STRIPE_SECRET_KEY": "the Stripe provider issue",
-    "BILLING_STRIPE_SECRET_KEY_FILE": "the Stripe provider issue",
-    "BILLING_STRIPE_API_BASE": "the Stripe provider issue",
 }
 for name, issue in PENDING.items():
     if name in known_env:
