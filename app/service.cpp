@@ -6,7 +6,10 @@
 #include "actors/supervisor.hpp"
 #include "actors/sweeper.hpp"
 #include "net/http_client.hpp"
+#include "net/grpc_edge.hpp"
 #include "net/http_edge.hpp"
+#include "net/key_limits.hpp"
+#include "net/request_metrics.hpp"
 #include "net/http_server.hpp"
 #include "net/simulated_provider.hpp"
 #include "net/callback_sink.hpp"
@@ -84,6 +87,18 @@ void bridge_metrics(std::ostringstream& out, const bridge_stats& b) {
 }
 
 // The edges' counters: webhook outcomes, refusals, auth failures.
+// Request latency histograms, webhooks by type and verdict, rate-limit
+// refusals per key (net/request_metrics, net/key_limits).
+std::string request_metrics_text(const net::request_metrics& m, const net::key_limits& limits) {
+  std::ostringstream out;
+  m.write(out);
+  out << "# HELP billing_api_rate_limited_total API calls refused by their key's rate limit (429 / "
+         "RESOURCE_EXHAUSTED), by key name\n# TYPE billing_api_rate_limited_total counter\n";
+  for (auto& k : limits.snapshot())
+    out << "billing_api_rate_limited_total{key=\"" << k.name << "\"} " << k.limited << '\n';
+  return out.str();
+}
+
 void edge_metrics(std::ostringstream& out, const net::edge_stats& e) {
   out << "# HELP billing_webhook_outcomes_total signed webhooks answered 200, by outcome\n"
          "# TYPE billing_webhook_outcomes_total counter\n";
@@ -361,6 +376,10 @@ int serve(const config& c) {
     scfg.address = c.http_address;
     scfg.port = static_cast<uint16_t>(c.http_port);
     scfg.io_threads = static_cast<int>(c.io_threads);
+    };
+    acfg.latency = ecfg.metrics;
+    acfg.metrics = [inner = std::move(acfg.metrics), &ecfg] {
+      return inner() + request_metrics_text(*ecfg.metrics, *ecfg.limits);
     scfg.body_limit = static_cast<size_t>(c.body_limit_bytes);
     scfg.max_connections = static_cast<size_t>(c.max_connections);
     scfg.max_requests_per_connection = static_cast<size_t>(c.max_requests_per_connection);
@@ -395,16 +414,34 @@ int serve(const config& c) {
       exit_code = 1;
     } else if (server.start(error)) {
       log_at_any_level(fmt::format("billingd admin listening on http://{}:{} (/metrics, /healthz, /readyz)",
+    // One rate limiter and one set of request metrics for both API edges.
+    ecfg.limits = std::make_shared<net::key_limits>(*keys);
+    ecfg.metrics = std::make_shared<net::request_metrics>();
                                    c.admin_address, admin_server.port()));
       log_at_any_level(fmt::format(
-        "billingd listening on http://{}:{} (provider {}, {} API keys, {} scheduler threads, {} io threads)",
-        c.http_address, server.port(), c.provider, c.api_keys.size(), c.scheduler_threads, c.io_threads));
+    net::grpc_edge_config gcfg;
+    gcfg.address = c.grpc_address;
+    gcfg.port = static_cast<uint16_t>(c.grpc_port);
+    gcfg.tls_cert_file = c.tls_cert_path;
+    gcfg.tls_key_file = c.tls_key_path;
+    gcfg.keys = keys;
+    gcfg.limits = ecfg.limits;
+    gcfg.stats = ecfg.stats;
+    gcfg.metrics = ecfg.metrics;
+    gcfg.max_watches = static_cast<size_t>(c.grpc_max_watches);
+    gcfg.log_summary_interval = ecfg.log_summary_interval;
+    net::grpc_edge grpc{gateway, gcfg};
+
+        "billingd listening on {}://{}:{} (provider {}, {} API keys, {} scheduler threads, {} io threads)",
+        c.tls_cert_path.empty() ? "http" : "https", c.http_address, server.port(), c.provider, c.api_keys.size(), c.scheduler_threads, c.io_threads));
       wait_for_stop_signal();
       // Stop in reverse: no new requests, answer those in flight, then the
       // actors, then the writer flushes its last batch.
       server.stop(std::chrono::seconds(10));
     } else {
       spdlog::error("cannot start the HTTP edge: {}", error);
+    scfg.tls_cert_file = c.tls_cert_path;
+    scfg.tls_key_file = c.tls_key_path;
       exit_code = 1;
     }
     admin_server.stop(std::chrono::seconds(1));
@@ -422,3 +459,10 @@ int serve(const config& c) {
 }
 
 } // namespace billing::app
+    } else if (!grpc.start(error)) {
+      spdlog::error("cannot start the gRPC edge: {}", error);
+      exit_code = 1;
+      // Before the API line: scripts take that one as "serving".
+      log_at_any_level(fmt::format("billingd grpc listening on {}:{} ({}, billing.v1.BillingService, health, reflection)",
+                                   c.grpc_address, grpc.port(), c.tls_cert_path.empty() ? "plaintext" : "TLS"));
+      grpc.stop(std::chrono::seconds(10));

@@ -162,7 +162,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
                                           pb::CreateInvoiceResponse* resp) override {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::create_invoice);
-    log_scope scope{c->request_id};
+    log_scope lctx{c->request_id};
     if (auto st = admit(ctx, *c, scope::invoices_write); !st.ok()) {
       finish(r, c, st);
       return r;
@@ -173,7 +173,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       return r;
     }
     api.create_invoice(std::move(std::get<create_invoice_request>(parsed)), [this, r, resp, c](invoice_result res) {
-      log_scope scope{c->request_id};
+      log_scope lctx{c->request_id};
       if (!ok(res))
         return finish(r, c, failed(*c, std::get<failure>(res)));
       auto& v = std::get<invoice_view>(res);
@@ -191,13 +191,13 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
                                        pb::GetInvoiceResponse* resp) override {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::get_invoice);
-    log_scope scope{c->request_id};
+    log_scope lctx{c->request_id};
     if (auto st = admit(ctx, *c, scope::invoices_read); !st.ok()) {
       finish(r, c, st);
       return r;
     }
     auto answer = [this, r, resp, c](invoice_result res) {
-      log_scope scope{c->request_id};
+      log_scope lctx{c->request_id};
       if (!ok(res))
         return finish(r, c, failed(*c, std::get<failure>(res)));
       const invoice inv = std::get<invoice_view>(res).inv;
@@ -210,7 +210,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       // The client secret, for a writer of an unpaid invoice. Without it
       // (not available) the caller still learns the status.
       api.get_invoice_secret(inv.id, [this, r, resp, c](invoice_result s) {
-        log_scope scope{c->request_id};
+        log_scope lctx{c->request_id};
         if (ok(s))
           resp->set_stripe_client_secret(std::get<invoice_view>(s).client_secret);
         else
@@ -234,7 +234,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
         filter.shipment_id = req->shipment_id();
         filter.limit = 1; // the newest
         api.list_invoices(std::move(filter), [this, r, c, answer, shipment = req->shipment_id()](list_result l) {
-          log_scope scope{c->request_id};
+          log_scope lctx{c->request_id};
           if (!ok(l))
             return finish(r, c, failed(*c, std::get<failure>(l)));
           auto& list = std::get<std::vector<invoice>>(l);
@@ -256,7 +256,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
                                          pb::ListInvoicesResponse* resp) override {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::list_invoices);
-    log_scope scope{c->request_id};
+    log_scope lctx{c->request_id};
     if (auto st = admit(ctx, *c, scope::invoices_read); !st.ok()) {
       finish(r, c, st);
       return r;
@@ -293,7 +293,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
     // pages never shifts what the next page holds.
     filter.limit = cursor ? 1000 : std::min(page_size + 1, 1000);
     api.list_invoices(std::move(filter), [this, r, resp, c, cursor, page_size, filter_key](list_result l) {
-      log_scope scope{c->request_id};
+      log_scope lctx{c->request_id};
       if (!ok(l))
         return finish(r, c, failed(*c, std::get<failure>(l)));
       auto& list = std::get<std::vector<invoice>>(l);
@@ -322,7 +322,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
                                           pb::CancelInvoiceResponse* resp) override {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::cancel_invoice);
-    log_scope scope{c->request_id, req->invoice_id()};
+    log_scope lctx{c->request_id, req->invoice_id()};
     if (auto st = admit(ctx, *c, scope::invoices_write); !st.ok()) {
       finish(r, c, st);
       return r;
@@ -332,7 +332,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       return r;
     }
     api.cancel_invoice(invoice_id{req->invoice_id()}, [this, r, resp, c](invoice_result res) {
-      log_scope scope{c->request_id};
+      log_scope lctx{c->request_id};
       if (!ok(res))
         return finish(r, c, failed(*c, std::get<failure>(res)));
       to_proto(std::get<invoice_view>(res).inv, resp->mutable_invoice());
@@ -344,7 +344,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
   grpc::ServerWriteReactor<pb::InvoiceStatusChange>* WatchInvoice(grpc::CallbackServerContext* ctx,
                                                                   const pb::WatchInvoiceRequest* req) override {
     auto c = begin(ctx, grpc_method::watch_invoice);
-    log_scope scope{c->request_id, req->invoice_id()};
+    log_scope lctx{c->request_id, req->invoice_id()};
     auto refuse = [&](const grpc::Status& st) -> grpc::ServerWriteReactor<pb::InvoiceStatusChange>* {
       observe(*c, st.error_code());
       auto* s = new refused_stream(st);

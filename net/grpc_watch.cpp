@@ -132,7 +132,7 @@ void watch_state::end(grpc::Status st) {
 }
 
 void watch_state::on_invoice(invoice_result r) {
-  log_scope scope{request_id, id.str()};
+  log_scope lctx{request_id, id.str()};
   action a;
   {
     std::lock_guard lock{mu};

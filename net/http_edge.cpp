@@ -1,9 +1,11 @@
 #include "net/http_edge.hpp"
 
+#include "net/edge_auth.hpp"
 #include "net/request_id.hpp"
 #include "net/simulator.hpp"
 #include "net/status_map.hpp"
 #include "protocol/json_codec.hpp"
+#include "protocol/log_context.hpp"
 #include "protocol/stripe_event.hpp"
 
 #include <nlohmann/json.hpp>
@@ -39,9 +41,12 @@ struct http_edge::exchange {
   std::string method;
   std::string path;
   std::string key_name = "-";
+  std::string retry_after = "1"; // Retry-After of a retry_later failure, in seconds
   steady::time_point started = steady::now();
   edge_stats* stats = nullptr;
   log_summary* server_errors = nullptr;
+  request_metrics* metrics = nullptr;
+  http_route route = http_route::other;
 
   response make(unsigned status, std::string body) const {
     response res{static_cast<http::status>(status), version};
@@ -53,8 +58,12 @@ struct http_edge::exchange {
   }
 
   void send(response res) const {
+    const auto elapsed = steady::now() - started;
+    if (metrics)
+      metrics->observe_http(route, res.result_int(), elapsed);
     if (access_log) {
-      auto ms = std::chrono::duration<double, std::milli>(steady::now() - started).count();
+      log_scope lctx{request_id};
+      auto ms = std::chrono::duration<double, std::milli>(elapsed).count();
       spdlog::info("{} {} {} key={} request_id={} {:.1f} ms", method, path, res.result_int(), key_name,
                    request_id, ms);
     }
@@ -67,6 +76,7 @@ struct http_edge::exchange {
   // text may quote PostgreSQL, CAF or a library: the client gets a fixed
   // message, the log gets the detail under the request id.
   void fail(const failure& f) const {
+    log_scope lctx{request_id};
     const unsigned status = http_status(f.code);
     nlohmann::json e = {{"code", to_string(f.code)}};
     if (server_side(f.code)) {
@@ -88,7 +98,7 @@ struct http_edge::exchange {
     auto res = make(status, nlohmann::json{{"error", std::move(e)}}.dump(
                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (retry_later(f.code))
-      res.set(http::field::retry_after, "1");
+      res.set(http::field::retry_after, retry_after);
     if (f.code == billing_errc::unauthenticated)
       res.set(http::field::www_authenticate, R"(Bearer realm="billingd")");
     send(std::move(res));
@@ -183,21 +193,6 @@ std::optional<failure> check_invoice_id(std::string_view id) {
   return std::nullopt;
 }
 
-failure auth_failure_value(const auth_failure& f) {
-  switch (f.code) {
-    case auth_errc::missing:
-      return fail(billing_errc::unauthenticated, "an API key is required: Authorization: Bearer <key>");
-    case auth_errc::malformed:
-      return fail(billing_errc::unauthenticated, "the Authorization header must be: Bearer <key>");
-    case auth_errc::unknown_key:
-      return fail(billing_errc::unauthenticated, "the API key is not valid");
-    case auth_errc::missing_scope:
-      return fail(billing_errc::permission_denied,
-                  "this key lacks the scope " + std::string{to_string(f.needed)}, "scope");
-  }
-  return fail(billing_errc::unauthenticated, "the API key is not valid");
-}
-
 void answer_health(const exchange_ptr& x, std::string_view path, const billing_api& api) {
   if (path == "/healthz")
     return x->ok(200, R"({"status":"ok"})");
@@ -209,7 +204,7 @@ void answer_health(const exchange_ptr& x, std::string_view path, const billing_a
 }
 
 exchange_ptr make_exchange(const request& req, responder reply, edge_stats* stats,
-                           log_summary* server_errors) {
+                           log_summary* server_errors, request_metrics* metrics) {
   auto x = std::make_shared<http_edge::exchange>();
   x->reply_to = std::move(reply);
   x->version = req.version();
@@ -220,6 +215,7 @@ exchange_ptr make_exchange(const request& req, responder reply, edge_stats* stat
   x->path = std::string{target.substr(0, target.find('?'))};
   x->stats = stats;
   x->server_errors = server_errors;
+  x->metrics = metrics;
   return x;
 }
 
@@ -240,7 +236,8 @@ http_edge::http_edge(billing_api& api, edge_config cfg, payment_simulator* simul
     server_errors_("request failed", cfg_.log_summary_interval) {}
 
 void http_edge::handle(request&& req, responder reply) {
-  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &server_errors_);
+  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &server_errors_, cfg_.metrics.get());
+  log_scope lctx{x->request_id};
   std::string_view target{req.target().data(), req.target().size()};
   auto qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
@@ -250,35 +247,37 @@ void http_edge::handle(request&& req, responder reply) {
   if (path == "/webhook") {
     if (method != http::verb::post)
       return x->method_not_allowed("POST");
+    x->route = http_route::webhook;
     return webhook_request(x, req);
   }
   if (path == "/healthz" || path == "/readyz") {
     if (method != http::verb::get && method != http::verb::head)
       return x->method_not_allowed("GET");
+    x->route = path == "/healthz" ? http_route::healthz : http_route::readyz;
     return answer_health(x, path, api_);
   }
 
   // API routes: find the route, then ask for the key its scope needs.
   x->access_log = true;
-  auto authorized = [&](scope needed) {
-    auto d = cfg_.keys->authorize(header(req, "Authorization"), needed);
-    if (auto* f = std::get_if<auth_failure>(&d)) {
-      (f->code == auth_errc::missing_scope ? cfg_.stats->forbidden : cfg_.stats->unauthenticated)
-        .fetch_add(1, std::memory_order_relaxed);
-      if (f->code == auth_errc::missing_scope)
-        x->key_name = std::string{f->key_name};
-      x->fail(auth_failure_value(*f));
+  // The key, its scope, its rate limit (net/edge_auth, shared with gRPC).
+  auto authorized = [&](scope needed, http_route route) {
+    x->route = route;
+    auto a = admit_call(*cfg_.keys, cfg_.limits.get(), *cfg_.stats, header(req, "Authorization"), needed);
+    x->key_name = a.key_name;
+    if (a.refused) {
+      if (a.refused->code == billing_errc::rate_limited)
+        x->retry_after = std::to_string(a.retry_after);
+      x->fail(*a.refused);
       return false;
     }
-    x->key_name = std::string{std::get<caller>(d).name()};
     return true;
   };
 
   if (path == invoices_prefix) {
     if (method == http::verb::post)
-      return authorized(scope::invoices_write) ? create_invoice(x, req) : void();
+      return authorized(scope::invoices_write, http_route::create_invoice) ? create_invoice(x, req) : void();
     if (method == http::verb::get)
-      return authorized(scope::invoices_read) ? list_invoices(x, query) : void();
+      return authorized(scope::invoices_read, http_route::list_invoices) ? list_invoices(x, query) : void();
     return x->method_not_allowed("GET, POST");
   }
   if (path.starts_with(invoices_prefix) && path.size() > invoices_prefix.size()
@@ -288,14 +287,14 @@ void http_edge::handle(request&& req, responder reply) {
     if (rest.ends_with(cancel_suffix) && rest.find('/') == rest.size() - cancel_suffix.size()) {
       if (method != http::verb::post)
         return x->method_not_allowed("POST");
-      if (authorized(scope::invoices_write))
+      if (authorized(scope::invoices_write, http_route::cancel_invoice))
         cancel_invoice(x, rest.substr(0, rest.size() - cancel_suffix.size()));
       return;
     }
     if (rest.find('/') == std::string_view::npos) {
       if (method != http::verb::get)
         return x->method_not_allowed("GET");
-      if (authorized(scope::invoices_read))
+      if (authorized(scope::invoices_read, http_route::get_invoice))
         get_invoice(x, rest);
       return;
     }
@@ -303,7 +302,7 @@ void http_edge::handle(request&& req, responder reply) {
   if (simulator_ && path.starts_with(simulator_prefix)) {
     if (method != http::verb::post)
       return x->method_not_allowed("POST");
-    if (authorized(scope::simulator))
+    if (authorized(scope::simulator, http_route::simulator))
       simulate(x, path.substr(simulator_prefix.size()), req.body());
     return;
   }
@@ -367,6 +366,7 @@ void http_edge::webhook_request(const exchange_ptr& x, const request& req) {
                                          cfg_.webhook_secrets, now, cfg_.signature);
   if (verdict != signature_error::none) {
     cfg_.stats->webhook_bad_signature.fetch_add(1, std::memory_order_relaxed);
+    cfg_.metrics->count_webhook(webhook_unverified, webhook_verdict::bad_signature);
     bad_signatures_.warn("bad Stripe-Signature (" + std::string{to_string(verdict)} + ") request_id="
                          + x->request_id);
     return x->fail(fail(billing_errc::bad_signature,
@@ -376,6 +376,7 @@ void http_edge::webhook_request(const exchange_ptr& x, const request& req) {
   auto parsed = parse_stripe_event(req.body());
   if (auto* err = std::get_if<event_parse_error>(&parsed)) {
     cfg_.stats->webhook_bad_body.fetch_add(1, std::memory_order_relaxed);
+    cfg_.metrics->count_webhook(webhook_type_index(""), webhook_verdict::bad_body);
     spdlog::warn("webhook rejected: a signed body billingd cannot read: {} request_id={}",
                  err->message(), x->request_id);
     return x->fail(fail(billing_errc::invalid_argument, err->message(), err->field));
@@ -386,16 +387,21 @@ void http_edge::webhook_request(const exchange_ptr& x, const request& req) {
                              std::pair<const std::string*, const char*>{&ev.type, "type"}})
     if (auto err = check_id(*value, name)) {
       cfg_.stats->webhook_bad_body.fetch_add(1, std::memory_order_relaxed);
+      cfg_.metrics->count_webhook(webhook_type_index(""), webhook_verdict::bad_body);
       return x->fail(*err);
     }
   incoming_event in{to_invoice_event(ev), ev.type, now};
+  const size_t type_index = webhook_type_index(ev.type);
   api_.handle_event(invoice_id{std::move(ev.invoice_id)}, std::move(in),
-                    [x](webhook_result r) {
-                      if (!ok(r))
+                    [x, type_index](webhook_result r) {
+                      if (!ok(r)) {
+                        x->metrics->count_webhook(type_index, webhook_verdict::failed);
                         return x->fail(std::get<failure>(r));
+                      }
                       auto& w = std::get<webhook_reply>(r);
                       x->stats->webhook_outcomes[static_cast<size_t>(w.result)].fetch_add(
                         1, std::memory_order_relaxed);
+                      x->metrics->count_webhook(type_index, verdict_of(w.result));
                       x->ok(200, to_json(w));
                     });
 }
@@ -416,13 +422,16 @@ admin_edge::admin_edge(billing_api& api, admin_config cfg) : api_(api), cfg_(std
 
 void admin_edge::handle(request&& req, responder reply) {
   static log_summary admin_errors{"admin request failed", std::chrono::seconds(10)};
-  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &admin_errors);
+  auto x = make_exchange(req, std::move(reply), cfg_.stats.get(), &admin_errors, cfg_.latency.get());
   auto path = std::string_view{x->path};
   if (req.method() != http::verb::get && req.method() != http::verb::head)
     return x->method_not_allowed("GET");
-  if (path == "/healthz" || path == "/readyz")
+  if (path == "/healthz" || path == "/readyz") {
+    x->route = path == "/healthz" ? http_route::healthz : http_route::readyz;
     return answer_health(x, path, api_);
+  }
   if (path == "/metrics" && cfg_.metrics) {
+    x->route = http_route::metrics;
     if (cfg_.require_key) {
       auto d = cfg_.keys->authorize(header(req, "Authorization"), scope::admin);
       if (auto* f = std::get_if<auth_failure>(&d)) {

@@ -19,10 +19,14 @@
 // Every answer carries X-Request-Id (the caller's when well formed); error
 // bodies name it; server-side failures answer a fixed message and log the
 // detail under the same id. API calls write one log line each with the
-// caller's key name (never the key).
+// caller's key name (never the key). A key with a rate limit (api_keys
+// rate=R/s burst=B) past it is answered 429 with Retry-After; webhooks are
+// never limited by key. Each answer is observed in the latency histograms of
+// request_metrics (route, method, status class).
 
 #include "net/http_server.hpp"
 #include "net/log_summary.hpp"
+#include "net/request_metrics.hpp"
 #include "protocol/api.hpp"
 #include "protocol/api_keys.hpp"
 #include "protocol/stripe_signature.hpp"
@@ -37,6 +41,7 @@
 namespace billing::net {
 
 class payment_simulator;
+class key_limits;
 
 // Counters for /metrics, written by the edges.
 struct edge_stats {
@@ -55,6 +60,8 @@ struct edge_config {
   std::shared_ptr<const api_key_store> keys = std::make_shared<api_key_store>();
   std::chrono::milliseconds log_summary_interval{10'000};
   std::shared_ptr<edge_stats> stats = std::make_shared<edge_stats>();
+  std::shared_ptr<key_limits> limits; // per-key rate limits (null: none); shared with the gRPC edge
+  std::shared_ptr<request_metrics> metrics = std::make_shared<request_metrics>();
 };
 
 class http_edge {
@@ -88,6 +95,7 @@ struct admin_config {
   bool require_key = false;              // /metrics needs the admin scope
   std::function<std::string()> metrics;  // Prometheus text
   std::shared_ptr<edge_stats> stats = std::make_shared<edge_stats>();
+  std::shared_ptr<request_metrics> latency = std::make_shared<request_metrics>();
 };
 
 class admin_edge {

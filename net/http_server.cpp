@@ -24,6 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -33,6 +34,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <spdlog/spdlog.h>
 
 #include "net/http_framing.hpp"
@@ -72,6 +74,53 @@ response error_response(http::status status, std::string_view code, std::string_
 
 namespace detail {
 
+// A connection's byte stream: plain TCP, or TLS over it (tls_cert_file set).
+// It offers what the session uses of beast::tcp_stream (timeouts, reads and
+// writes, the socket, close), so the session is the same code for both.
+class conn_stream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+
+  conn_stream(tcp::socket&& socket, asio::ssl::context* tls) {
+    if (tls)
+      tls_.emplace(std::move(socket), *tls);
+    else
+      plain_.emplace(std::move(socket));
+  }
+
+  bool is_tls() const noexcept { return tls_.has_value(); }
+  beast::tcp_stream& lowest() noexcept { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+  executor_type get_executor() noexcept { return lowest().get_executor(); }
+  tcp::socket& socket() noexcept { return lowest().socket(); }
+  template <class T>
+  void expires_after(T d) { lowest().expires_after(d); }
+  void expires_at(steady::time_point t) { lowest().expires_at(t); }
+  void close() { lowest().close(); }
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& b, Handler&& h) {
+    if (tls_)
+      tls_->async_read_some(b, std::forward<Handler>(h));
+    else
+      plain_->async_read_some(b, std::forward<Handler>(h));
+  }
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& b, Handler&& h) {
+    if (tls_)
+      tls_->async_write_some(b, std::forward<Handler>(h));
+    else
+      plain_->async_write_some(b, std::forward<Handler>(h));
+  }
+  template <class Handler>
+  void async_handshake(Handler&& h) {
+    tls_->async_handshake(asio::ssl::stream_base::server, std::forward<Handler>(h));
+  }
+
+ private:
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+};
+
 struct server_core {
   server_core(server_config c, handler h)
       : cfg(std::move(c)),
@@ -93,6 +142,7 @@ struct server_core {
   tcp::acceptor acceptor;
   asio::steady_timer accept_timer;
   std::string overload_reply;  // complete raw 503 response
+  std::optional<asio::ssl::context> tls;  // set by start() when cfg.tls_cert_file is
 
   std::atomic<bool> draining{false};
   // Responders pass this gate to reach the io_context; stop() closes it and
@@ -118,7 +168,7 @@ struct server_core {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<server_core> core, tcp::socket&& socket)
-      : core_(std::move(core)), stream_(std::move(socket)) {
+      : core_(std::move(core)), stream_(std::move(socket), core_->tls ? &*core_->tls : nullptr) {
     ring_.resize(std::max<size_t>(1, core_->cfg.max_queued_per_connection));
     buffer_.reserve(4096);
     std::lock_guard lock{core_->registry_mutex};
@@ -131,7 +181,19 @@ class session : public std::enable_shared_from_this<session> {
   server_core& core() noexcept { return *core_; }
 
   void start() {
-    asio::dispatch(executor(), [self = shared_from_this()] { self->read_loop(); });
+    if (!stream_.is_tls()) {
+      asio::dispatch(executor(), [self = shared_from_this()] { self->read_loop(); });
+      return;
+    }
+    // TLS: the handshake first, within the time a first request has.
+    asio::dispatch(executor(), [self = shared_from_this()] {
+      self->stream_.expires_after(self->core_->cfg.read_timeout);
+      self->stream_.async_handshake([self](error_code ec) {
+        if (ec) return self->close();  // not TLS, or no common ground: nothing to answer
+        if (self->closed_) return;
+        self->read_loop();
+      });
+    });
   }
 
   // On the strand. Only the first reply for a sequence number counts.
@@ -530,7 +592,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   std::shared_ptr<server_core> core_;  // first: outlives the stream
-  beast::tcp_stream stream_;
+  conn_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   header_scanner scanner_;  // raw bytes of the header being parsed
@@ -620,10 +682,11 @@ void on_accept(const std::shared_ptr<server_core>& core, error_code ec, tcp::soc
   socket.set_option(tcp::no_delay(true), ignored);
   if (core->active.load(std::memory_order_relaxed) >= core->cfg.max_connections) {
     core->rejected.fetch_add(1, std::memory_order_relaxed);
-    if (core->rejecting.fetch_add(1, std::memory_order_relaxed) < max_rejecting) {
+    // A plaintext 503 means nothing to a TLS client: just close.
+    if (!core->tls && core->rejecting.fetch_add(1, std::memory_order_relaxed) < max_rejecting) {
       std::make_shared<rejecter>(core, std::move(socket))->start();
     } else {
-      core->rejecting.fetch_sub(1, std::memory_order_relaxed);
+      if (!core->tls) core->rejecting.fetch_sub(1, std::memory_order_relaxed);
       socket.close(ignored);
     }
   } else {
@@ -680,6 +743,22 @@ bool http_server::start(std::string& error) {
   const auto& cfg = core_->cfg;
   const std::string where = cfg.address + ":" + std::to_string(cfg.port);
   error_code ec;
+  if (!cfg.tls_cert_file.empty() || !cfg.tls_key_file.empty()) {
+    auto& tls = core_->tls.emplace(asio::ssl::context::tls_server);
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                    asio::ssl::context::single_dh_use);
+    if (tls.use_certificate_chain_file(cfg.tls_cert_file, ec)) {
+      error = "TLS certificate " + cfg.tls_cert_file + ": " + ec.message();
+      core_->tls.reset();
+      return false;
+    }
+    if (tls.use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem, ec)) {
+      error = "TLS private key " + cfg.tls_key_file + ": " + ec.message();
+      core_->tls.reset();
+      return false;
+    }
+  }
   const auto addr = asio::ip::make_address(cfg.address, ec);
   if (ec) {
     error = "bad listen address '" + cfg.address + "': " + ec.message();

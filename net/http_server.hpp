@@ -107,6 +107,11 @@ struct server_config {
   // Bytes held across all connections (see the class comment). 0 = unlimited.
   size_t max_buffered_bytes = size_t{64} << 20;
   std::string server_name = "billingd";
+  // TLS (PEM files; both or neither): every connection starts with a TLS
+  // handshake, within read_timeout, or is closed. Connections past
+  // max_connections are closed without the 503 (it would be plaintext).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class http_server {

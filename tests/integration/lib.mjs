@@ -12,6 +12,7 @@ import { spawn, spawnSync, execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -227,10 +228,10 @@ export function migrate(billingd, opts) {
   return r.stdout + r.stderr;
 }
 
-// Spawns `billingd serve --http-port=0` (or `port`) and waits for its
-// listening line.
+// Spawns `billingd serve --http-port=0` (or `port`), with the admin and gRPC
+// listeners on free ports too, and waits for its listening lines.
 export async function startBillingd(billingd, opts, { args = [], env = {}, name = 'billingd', port: fixedPort = 0 } = {}) {
-  const proc = spawn(billingd, ['serve', `--http-port=${fixedPort}`, '--admin-port=0', '--log-level=info', ...args], {
+  const proc = spawn(billingd, ['serve', `--http-port=${fixedPort}`, '--admin-port=0', '--grpc-port=0', '--log-level=info', ...args], {
     env: billingdEnv(env, opts),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -257,14 +258,19 @@ export async function startBillingd(billingd, opts, { args = [], env = {}, name 
     });
   });
 
-  let adminPort;
+  let adminPort, grpcPort, scheme = 'http';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(reject, new Error(`${name} did not print its listening line within 30 s:\n${lines.slice(-30).join('\n')}`)), 30_000);
     const check = (l) => {
       const a = /billingd admin listening on http:\/\/[^:]+:(\d+)/.exec(l);
       if (a) adminPort = Number(a[1]);
-      const m = /billingd listening on http:\/\/[0-9.]+:(\d+)/.exec(l);
-      if (m) done(resolve, Number(m[1]));
+      const g = /billingd grpc listening on \S+:(\d+)/.exec(l);
+      if (g) grpcPort = Number(g[1]);
+      const m = /billingd listening on (https?):\/\/[0-9.]+:(\d+)/.exec(l);
+      if (m) {
+        scheme = m[1];
+        done(resolve, Number(m[2]));
+      }
     };
     function done(f, v) {
       clearTimeout(timer);
@@ -277,7 +283,7 @@ export async function startBillingd(billingd, opts, { args = [], env = {}, name 
       done(reject, new Error(`${name} exited (code ${code}, signal ${signal}) before listening:\n${lines.slice(-30).join('\n')}`)));
   });
 
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${scheme}://127.0.0.1:${port}`;
   const admin = `http://127.0.0.1:${adminPort}`;
   adminFor.set(base, admin);
   return {
@@ -285,6 +291,8 @@ export async function startBillingd(billingd, opts, { args = [], env = {}, name 
     port,
     base,
     admin,
+    grpcPort,                        // the gRPC edge (billing.v1.BillingService)
+    grpcAddress: `127.0.0.1:${grpcPort}`,
     lines,
     exited,
     logTail: (n = 40) => lines.slice(-n).join('\n'),
@@ -315,8 +323,8 @@ export function agent(maxSockets = 64) {
 }
 
 // One request; resolves {status, headers, text, json} or {status: 0, error}
-// when the connection failed (never rejects).
-export function request(url, { method = 'GET', body, headers = {}, agent: ag, timeoutMs = 30_000, auth } = {}) {
+// when the connection failed (never rejects). https URLs trust `ca` (PEM).
+export function request(url, { method = 'GET', body, headers = {}, agent: ag, timeoutMs = 30_000, auth, ca } = {}) {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = { ...headers };
@@ -333,7 +341,8 @@ export function request(url, { method = 'GET', body, headers = {}, agent: ag, ti
         resolve(v);
       }
     };
-    const req = http.request(url, { method, headers: h, agent: ag ?? false }, (res) => {
+    const tls = String(url).startsWith('https:');
+    const req = (tls ? https : http).request(url, { method, headers: h, agent: ag ?? false, ...(tls && ca ? { ca } : {}) }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
