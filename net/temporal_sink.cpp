@@ -82,10 +82,11 @@ public:
     auto c = std::make_unique<call_state>();
     fill(c->req, cfg_, d);
     c->ctx.set_deadline(std::chrono::system_clock::now() + cfg_.timeout);
-    if (!cfg_.api_key.empty()) {
+    // Every namespace-scoped call names its namespace in metadata, as the
+    // official SDKs do: Temporal Cloud routes API-key calls by it.
+    c->ctx.AddMetadata("temporal-namespace", cfg_.namespace_name);
+    if (!cfg_.api_key.empty())
       c->ctx.AddMetadata("authorization", "Bearer " + cfg_.api_key);
-      c->ctx.AddMetadata("temporal-namespace", cfg_.namespace_name);
-    }
     c->done = std::move(done);
     std::unique_lock lock{mu_};
     if (stopped_) {

@@ -11,8 +11,9 @@
 // Each request: namespace, workflow_execution.workflow_id (no run id: the
 // current run), signal_name, input = one json/plain Payload holding the
 // signal payload, identity, request_id (deterministic per outbox row, so the
-// server drops a repeat). With an API key (Temporal Cloud) every call carries
-// `authorization: Bearer <key>` and `temporal-namespace: <namespace>`.
+// server drops a repeat). Every call carries `temporal-namespace: <namespace>`
+// in its metadata (as the SDKs send it; Temporal Cloud routes by it), and with
+// an API key (Temporal Cloud) `authorization: Bearer <key>`.
 //
 // Stop: an exit message cancels the calls in flight, waits for their
 // completion (immediate once cancelled) and joins the thread.

@@ -88,6 +88,12 @@ export class FakeTemporal {
   handle(call, callback) {
     this.calls++;
     const req = call.request;
+    // The SDKs name the namespace of every namespace-scoped call in metadata
+    // (Temporal Cloud routes API-key calls by it): so must billingd.
+    const namespaceHeader = call.metadata.get('temporal-namespace')[0] ?? null;
+    if (namespaceHeader !== req.namespace)
+      this.problems.push(`request ${req.requestId}: temporal-namespace metadata ${JSON.stringify(namespaceHeader)}, ` +
+        `the request's namespace is ${JSON.stringify(req.namespace)}`);
     if (this.failNext > 0) {
       this.failNext--;
       this.failed++;
@@ -113,6 +119,7 @@ export class FakeTemporal {
       encoding: text(payloads[0]?.metadata?.encoding),
       data: null,
       authorization: call.metadata.get('authorization')[0] ?? null,
+      namespaceHeader,
     };
     try {
       rec.data = JSON.parse(text(payloads[0]?.data));
@@ -246,10 +253,13 @@ async function childMain() {
   let gone = new Set();
   let outbox = [];
   let flushTimer = null;
+  const sendCounts = () =>
+    process.send({ type: 'counts', counts: { calls: fake.calls, failed: fake.failed, notFound: fake.notFound, problems: fake.problems } });
   const flush = () => {
     flushTimer = null;
     if (outbox.length) process.send({ type: 'records', recs: outbox });
     outbox = [];
+    if (fake) sendCounts(); // so sync() brings the problems up to date too
   };
   process.on('message', async (m) => {
     try {
@@ -286,8 +296,7 @@ async function childMain() {
   });
   // Counters and problems, a few times a second.
   setInterval(() => {
-    if (fake)
-      process.send({ type: 'counts', counts: { calls: fake.calls, failed: fake.failed, notFound: fake.notFound, problems: fake.problems } });
+    if (fake) sendCounts();
   }, 100).unref();
   process.on('disconnect', () => process.exit(0));
 }

@@ -75,6 +75,7 @@ test('each transition reaches the workflow as exactly one distinct Temporal sign
         assert.equal(rec.runId, '');
         assert.match(rec.identity, /^billingd@/);
         assert.equal(rec.authorization, 'Bearer test-api-key');
+        assert.equal(rec.namespaceHeader, 'billing-test', 'temporal-namespace metadata on every call');
       }
       // Healthy receiver: no repeats at all.
       assert.equal(fake.records.length, 80, 'a healthy frontend got no repeats');
@@ -114,6 +115,9 @@ test('NOT_FOUND kills the row (and holds back its successors); outbox retry re-d
       assert.equal(dead[0].attempts, 1, 'a permanent failure is not retried');
       assert.match(dead[1].last_error, new RegExp(`held back: an earlier signal of this invoice is dead \\(outbox id ${dead[0].id}\\)`));
       assert.deepEqual(checkSignals(rows, fake.records, { requireAll: false }), []);
+      // Without an API key too, every call names its namespace (the NOT_FOUND ones included).
+      assert.deepEqual(fake.problems, []);
+      for (const rec of fake.records) assert.equal(rec.namespaceHeader, rec.namespace);
       await new Promise((res) => setTimeout(res, 5_500)); // the gauges refresh every 5 s
       let m = await metrics(svc.base);
       assert.equal(m['billing_bridge_dead_total{sink="temporal",signal="PaymentFailed"}'], 1);
