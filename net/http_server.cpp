@@ -38,6 +38,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/http_framing.hpp"
+#include "net/request_id.hpp"
 
 namespace billing::net {
 
@@ -56,17 +57,23 @@ constexpr size_t linger_bytes = 256 * 1024;
 // Concurrent 503-and-close connections; beyond, a connection is just closed.
 constexpr uint64_t max_rejecting = 1024;
 
-std::string error_body(std::string_view code, std::string_view message) {
+std::string error_body(std::string_view code, std::string_view message, std::string_view request_id = {}) {
   std::string b;
-  b.reserve(40 + code.size() + message.size());
-  b.append(R"({"error":{"code":")").append(code).append(R"(","message":")").append(message).append("\"}}");
+  b.reserve(60 + code.size() + message.size() + request_id.size());
+  b.append(R"({"error":{"code":")").append(code).append(R"(","message":")").append(message);
+  if (!request_id.empty()) b.append(R"(","request_id":")").append(request_id);
+  b.append("\"}}");
   return b;
 }
 
+// The server's own refusals carry a request id like every edge answer (a
+// fresh one: the request was not read as far as its X-Request-Id).
 response error_response(http::status status, std::string_view code, std::string_view message) {
   response res{status, 11};
+  const std::string id = new_request_id();
   res.set(http::field::content_type, "application/json");
-  res.body() = error_body(code, message);
+  res.set("X-Request-Id", id);
+  res.body() = error_body(code, message, id);
   return res;
 }
 
