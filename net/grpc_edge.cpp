@@ -106,10 +106,10 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
 
   // Deadline, key, scope and rate limit; a status to answer with, or OK.
   grpc::Status admit(grpc::CallbackServerContext* ctx, call& c, scope needed) {
-    if (ctx->deadline() <= std::chrono::system_clock::now())
+    if (ctx->deadline() <= std::chrono::system_clock::now() + cfg.min_deadline)
       return grpc::Status{grpc::StatusCode::DEADLINE_EXCEEDED,
-                          "the deadline passed before billingd started the call (request_id " + c.request_id
-                            + ")"};
+                          "the deadline passes before billingd could answer; nothing was done (request_id "
+                            + c.request_id + ")"};
     if (ctx->IsCancelled())
       return grpc::Status::CANCELLED;
     auto a = admit_call(*cfg.keys, cfg.limits.get(), *cfg.stats, metadata(ctx, "authorization"), needed);

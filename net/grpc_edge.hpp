@@ -10,8 +10,10 @@
 //
 // Contract per call: Finish exactly once, also after the caller cancelled
 // (billing_api always answers, bounded by request_timeout_ms); a call whose
-// deadline has passed on arrival is answered DEADLINE_EXCEEDED without
-// reaching billing_api (nothing is created or cancelled for it). Every answer
+// deadline has passed on arrival, or is closer than `min_deadline` (gRPC
+// keeps deadlines in whole milliseconds, and no call completes that fast), is
+// answered DEADLINE_EXCEEDED without reaching billing_api (nothing is created
+// or cancelled for it). Every answer
 // carries `x-request-id` in its initial metadata (the caller's when well
 // formed) and every error message ends with it; billingd's own failures are
 // answered with the fixed message of net/status_map and logged with detail.
@@ -52,6 +54,7 @@ struct grpc_edge_config {
   size_t max_watches = 1000;               // open WatchInvoice streams
   std::chrono::milliseconds watch_interval{1000};
   std::chrono::milliseconds health_interval{500};
+  std::chrono::milliseconds min_deadline{10}; // less time left on arrival: DEADLINE_EXCEEDED at once
   size_t max_message_bytes = 64 * 1024;    // largest request accepted
   std::chrono::milliseconds log_summary_interval{10'000};
 };

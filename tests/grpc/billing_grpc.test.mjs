@@ -202,7 +202,8 @@ describe('billing.v1.BillingService over gRPC', () => {
 
   test('a call whose deadline passed on arrival is DEADLINE_EXCEEDED and creates nothing', async () => {
     // grpc-js refuses to send an expired call, so this one is made by hand
-    // over HTTP/2 with `grpc-timeout: 1n` (one nanosecond).
+    // over HTTP/2 with `grpc-timeout: 1n` (one nanosecond; gRPC keeps whole
+    // milliseconds, and billingd refuses less than 10 ms left).
     const body = createBody();
     const message = encodeCreate(body);
     const frame = Buffer.alloc(5 + message.length);
@@ -284,6 +285,25 @@ describe('billing.v1.BillingService over gRPC', () => {
     assert.ok(m['billing_api_rate_limited_total{key="limited"}'] >= 2, 'counted by key name');
     // Webhooks are never limited by key: the simulator (its own key) pays.
     await pay(id);
+  });
+
+  test('a watch the caller cancels is finished (CANCELLED) and leaves nothing open', async () => {
+    const created = await unary(client, 'CreateInvoice', createBody(), { key: all });
+    const w = watch(client, created.value.invoice_id, { key: all });
+    await w.until((m) => m.length >= 1, 10_000, 'the first message');
+    let m = await metrics(svc.base);
+    assert.ok(m.billing_grpc_watches >= 1, `an open watch is counted: ${m.billing_grpc_watches}`);
+    w.call.cancel();
+    const end = await w.ended;
+    assert.equal(codeName(end.code), 'CANCELLED');
+    const label = 'billing_grpc_request_duration_seconds_count{method="WatchInvoice",code="CANCELLED"}';
+    for (let i = 0; i < 100; ++i) {
+      m = await metrics(svc.base);
+      if (m.billing_grpc_watches === 0 && m[label] >= 1) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(m.billing_grpc_watches, 0, 'the server finished the stream');
+    assert.ok(m[label] >= 1, 'and observed it as CANCELLED');
   });
 
   test('health: SERVING for the server and for billing.v1.BillingService', async () => {
