@@ -7,6 +7,7 @@
 // Exit: 0 PASS (or success with --no-verify), 1 verification FAIL,
 // 2 usage/setup error, 3 transport errors or non-2xx answers with --no-verify.
 
+#include "bench/grpc_setup.hpp"
 #include "bench/http_load.hpp"
 #include "bench/plan.hpp"
 #include "bench/verify.hpp"
@@ -40,6 +41,7 @@ constexpr const char* usage_text = R"(usage: billing-bench --url http://127.0.0.
                      [--plan-in FILE] [--run-id ID] [--quiet]
                      [--seed S] [--skip-setup] [--allow-unacked] [--timeout-ms MS]
                      [--max-connections N] [--api-key KEY] [--admin-url http://HOST:PORT]
+                     [--setup-grpc HOST:PORT]
 
 Sets up N invoices (POST /v1/invoices, or --seed-sql straight into the database),
 sends M Stripe-format webhook deliveries per pass (histories of failed attempts then
@@ -51,6 +53,8 @@ invoice ends in the state its history implies, every event id is recorded once a
 there is exactly one outbox row per transition.
 
   --api-key KEY       API key with invoices:write for the setup (or BILLING_BENCH_API_KEY)
+  --setup-grpc H:P    create the invoices over gRPC (billing.v1.BillingService/CreateInvoice
+                      at HOST:PORT, --connections calls in flight) instead of POST /v1/invoices
   --admin-url URL     billingd's admin listener for /metrics (default http://HOST:9090)
   --invoices N        invoices to set up (default 1000)
   --events M          deliveries per pass, duplicates included (default 10000)
@@ -93,6 +97,7 @@ struct options {
   double rate = 0;
   double duration = 0;
   bool seed_sql = false;
+  std::string setup_grpc; // HOST:PORT of billingd's gRPC edge: setup over gRPC
   bool skip_setup = false;
   std::string json_file;
   bool verify = true;
@@ -174,6 +179,7 @@ options parse_args(int argc, char** argv) {
     else if (flag == "--rate") o.rate = parse_number<double>(flag, value());
     else if (flag == "--duration") o.duration = parse_number<double>(flag, value());
     else if (flag == "--seed-sql") o.seed_sql = true;
+    else if (flag == "--setup-grpc") o.setup_grpc = value();
     else if (flag == "--skip-setup") o.skip_setup = true;
     else if (flag == "--json") o.json_file = value();
     else if (flag == "--verify") o.verify = true;
@@ -246,6 +252,8 @@ options parse_args(int argc, char** argv) {
     throw usage_error{"--invoices and --events must be positive"};
   if (o.seed_sql && o.skip_setup)
     throw usage_error{"--seed-sql and --skip-setup exclude each other"};
+  if (!o.setup_grpc.empty() && (o.seed_sql || o.skip_setup))
+    throw usage_error{"--setup-grpc creates the invoices: not with --seed-sql or --skip-setup"};
   if (o.run_id.empty())
     o.run_id = "bench-" + random_token(8);
   for (char c : o.run_id)
@@ -418,6 +426,23 @@ int run(const options& o) {
       report["setup"] = json{{"method", "sql"}, {"inserted", n}, {"seconds", s}};
     } catch (const std::exception& e) {
       std::cerr << "billing-bench: setup (--seed-sql) failed: " << e.what() << '\n';
+      return 2;
+    }
+  } else if (!o.setup_grpc.empty()) {
+    auto g = grpc_create_invoices(p, o.setup_grpc, o.api_key, static_cast<size_t>(o.connections),
+                                  std::max(o.retries, 3));
+    double rate = g.elapsed_s > 0 ? static_cast<double>(g.created) / g.elapsed_s : 0;
+    say("setup: " + std::to_string(g.created) + " invoices via gRPC CreateInvoice in " + fixed(g.elapsed_s, 2)
+        + " s = " + fixed(rate, 0) + "/s, " + std::to_string(o.connections) + " calls in flight; latency "
+        + latency_line(g.latency_ok));
+    report["setup"] = json{{"method", "grpc"}, {"created", g.created}, {"seconds", g.elapsed_s},
+                           {"throughput", rate}, {"latency", latency_json(g.latency_ok)},
+                           {"ids_differing_from_derived", g.differed}};
+    if (g.failed > 0 || g.created != p.invoices.size()) {
+      std::cerr << "billing-bench: setup over gRPC failed for " << (p.invoices.size() - g.created)
+                << " invoice(s)\n";
+      for (auto& e : g.samples)
+        std::cerr << "  " << e << '\n';
       return 2;
     }
   } else if (!o.skip_setup) {
@@ -620,8 +645,8 @@ int run(const options& o) {
                         + " transport_errors=" + std::to_string(r.transport_errors)
                         + " retried=" + std::to_string(r.retried) + " status503=" + std::to_string(r.status_counts.count(503) ? r.status_counts.at(503) : 0)
                         + " bench_cpu_us=" + fixed(cpu_us, 1) + " batch_mean=" + batch_mean;
-  if (report.contains("setup") && report["setup"].value("method", "") == "api")
-    summary += " create_throughput=" + fixed(report["setup"]["throughput"].get<double>(), 1) + " create_p50_ms="
+  if (report.contains("setup") && (report["setup"].value("method", "") == "api" || report["setup"].value("method", "") == "grpc"))
+    summary += " create_via=" + report["setup"].value("method", "") + " create_throughput=" + fixed(report["setup"]["throughput"].get<double>(), 1) + " create_p50_ms="
                + fixed(report["setup"]["latency"]["p50_ms"].get<double>(), 2) + " create_p99_ms="
                + fixed(report["setup"]["latency"]["p99_ms"].get<double>(), 2);
   summary += " verify=" + verdict + " exit=" + std::to_string(exit_code);
