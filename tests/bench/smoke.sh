@@ -44,7 +44,7 @@ BILLING_BENCH_API_KEY=$(printf '%s\n' "$keys_out" | sed -n 's/^  \(bk_[A-Za-z0-9
 BILLING_API_KEYS=$(printf '%s\n' "$keys_out" | sed -n 's/^  \(name=.*\)$/\1/p')
 export BILLING_BENCH_API_KEY BILLING_API_KEYS
 
-"$billingd" serve --http-port=0 --admin-port=0 --log-level=warn >"$work/billingd.log" 2>&1 &
+"$billingd" serve --http-port=0 --admin-port=0 --grpc-port=0 --log-level=warn >"$work/billingd.log" 2>&1 &
 billingd_pid=$!
 port=
 for _ in $(seq 1 200); do
