@@ -136,6 +136,7 @@ check(ports.get("http") == 8080, "Deployment: no containerPort 8080 named http")
 check(ports.get("admin") == 9090, "Deployment: no containerPort 9090 named admin")
 check(str(cm.get("BILLING_HTTP_PORT")) == str(ports.get("http")), "ConfigMap BILLING_HTTP_PORT is not the http port")
 check(str(cm.get("BILLING_ADMIN_PORT")) == str(ports.get("admin")), "ConfigMap BILLING_ADMIN_PORT is not the admin port")
+check(str(cm.get("BILLING_GRPC_PORT")) == str(ports.get("grpc")), "ConfigMap BILLING_GRPC_PORT is not the grpc port")
 check(cm.get("BILLING_ADMIN_ADDRESS") == "0.0.0.0",
       "ConfigMap: BILLING_ADMIN_ADDRESS must be 0.0.0.0 (kubelet probes and Prometheus reach the admin listener)")
 for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
@@ -151,7 +152,8 @@ svc = docs[("Service", "billingd")]
 check(svc["spec"]["selector"].items() <= labels.items(), "Service selector does not match the pods")
 for p in svc["spec"]["ports"]:
     target = p.get("targetPort", p.get("port"))
-    check(target in ("http", 8080), f"Service exposes {target}: only the API port (http, 8080); never the admin port")
+    check(target in ("http", 8080, "grpc", 9091),
+          f"Service exposes {target}: only the API ports (http 8080, grpc 9091); never the admin port")
 
 netpol = docs.get(("NetworkPolicy", "billingd"))
 if netpol:
