@@ -8,6 +8,11 @@
 #include "protocol/messages.hpp"
 #include "protocol/secret_box.hpp"
 
+#include <caf/error.hpp>
+#include <caf/sec.hpp>
+
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -33,6 +38,13 @@ struct actor_settings {
   int32_t sweep_page = 500;
 };
 
+// Counters the actors keep for /metrics (routine transitions are counted,
+// not logged).
+struct actor_stats {
+  std::atomic<uint64_t> created{0};
+  std::array<std::atomic<uint64_t>, 6> transitions{}; // by the status entered (invoice_status)
+};
+
 struct actor_context {
   actor_settings settings;
   // One or more (each on its own connection). An invoice's writes always go
@@ -43,6 +55,11 @@ struct actor_context {
   provider_actor provider;
   std::shared_ptr<const secret_box> box;
   std::function<unix_seconds()> clock; // wall clock; tests pass a fake
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
+  // Tests only (empty in billingd): called at named points of an invoice
+  // actor's work ("invoice.after_write"); a test throws from it to crash the
+  // actor there.
+  std::function<void(const char* where, const invoice_id& id)> fault_hook;
 };
 
 // The current writer for `key` (an invoice id, or an event id). Read it at
@@ -57,5 +74,17 @@ inline reader_actor reader_of(const actor_context& ctx) {
 }
 
 using context_ptr = std::shared_ptr<const actor_context>;
+
+// The one translation of CAF's own errors into ours. An actor that died with
+// the message in its mailbox (its supervisor restarts it) and a timeout are
+// worth a retry; anything else is a bug: internal (500, logged with the
+// request id), never `unavailable`, which would make Stripe retry forever.
+inline failure failure_from(const caf::error& err) {
+  if (err == caf::sec::request_receiver_down)
+    return fail(billing_errc::unavailable, "an actor billingd needed had stopped; retry");
+  if (err == caf::sec::request_timeout)
+    return fail(billing_errc::timeout, "the request timed out inside billingd");
+  return fail(billing_errc::internal, "unexpected actor error: " + caf::to_string(err));
+}
 
 } // namespace billing

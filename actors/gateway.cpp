@@ -23,14 +23,6 @@ caf::behavior worker(caf::event_based_actor* self) {
   return {[self](gateway_job& j) { j.run(self); }};
 }
 
-failure failure_from(const caf::error& err) {
-  if (err == caf::sec::request_timeout)
-    return fail(billing_errc::timeout, "the request timed out inside billingd");
-  // Among them sec::request_receiver_down: the actor died with the request
-  // in its mailbox (its supervisor or shard restarts it): 503, retry.
-  return fail(billing_errc::unavailable, "internal request failed: " + caf::to_string(err));
-}
-
 // Sends `args` to `dest` and hands the typed answer (or the failure) to `done`.
 template <class T, class Dest, class... Ts>
 void ask(caf::event_based_actor* self, const Dest& dest, std::chrono::milliseconds timeout,
@@ -43,9 +35,9 @@ void ask(caf::event_based_actor* self, const Dest& dest, std::chrono::millisecon
 } // namespace
 
 actor_gateway::actor_gateway(caf::actor_system& sys, context_ptr ctx,
-                             const invoice_registry& registry, std::function<bool()> ready,
+                             registry_ptr registry, std::function<bool()> ready,
                              size_t workers)
-  : ctx_(std::move(ctx)), registry_(registry), ready_(std::move(ready)),
+  : ctx_(std::move(ctx)), registry_(std::move(registry)), ready_(std::move(ready)),
     admission_(std::make_shared<admission_limit>(ctx_->settings.admission_latency,
                                                  ctx_->settings.admission_floor,
                                                  ctx_->settings.max_in_flight)) {
@@ -77,67 +69,79 @@ std::optional<failure> actor_gateway::refuse_now() const {
 }
 
 template <class T>
-void actor_gateway::submit(callback<T> done,
-                           std::function<void(caf::event_based_actor*, callback<T>)> fn) {
+std::optional<callback<T>> actor_gateway::admit(callback<T>& done) {
   const size_t cap = admission_->limit(admission_limit::clock::now());
   if (in_flight_->fetch_add(1, std::memory_order_relaxed) >= cap) {
     in_flight_->fetch_sub(1, std::memory_order_relaxed);
     done(T{at_capacity(cap)});
-    return;
+    return std::nullopt;
   }
-  callback<T> counted = [counter = in_flight_, admission = admission_, done = std::move(done)](T r) {
+  return callback<T>{[counter = in_flight_, admission = admission_, done = std::move(done)](T r) {
     counter->fetch_sub(1, std::memory_order_relaxed);
     admission->completed();
     done(std::move(r));
-  };
+  }};
+}
+
+template <class T>
+void actor_gateway::on_worker(callback<T> counted,
+                              std::function<void(caf::event_based_actor*, callback<T>)> fn) {
   auto& w = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
-  caf::anon_send(w, gateway_job{[fn = std::move(fn), counted](caf::event_based_actor* self) {
+  caf::anon_send(w, gateway_job{[fn = std::move(fn), counted = std::move(counted)](caf::event_based_actor* self) {
                    fn(self, counted);
                  }});
 }
 
+// The hot paths go straight to the invoice's actor (registry->send: one
+// mailbox); its answer comes back through the reply_to.
 void actor_gateway::create_invoice(create_invoice_request req, callback<invoice_result> done) {
+  auto cb = admit(done);
+  if (!cb)
+    return;
   auto id = derive_invoice_id(req.workflow_id, req.shipment_id);
-  auto& shard = registry_.shard_for(id);
-  auto timeout = ctx_->settings.request_timeout;
-  submit<invoice_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
-    ask<invoice_result>(self, shard, timeout, cb, create_atom::value, id, req);
-  });
+  registry_->send(id, create_atom::value, std::move(req), invoice_reply{std::move(*cb)});
 }
 
 void actor_gateway::get_invoice(invoice_id id, callback<invoice_result> done) {
-  auto& shard = registry_.shard_for(id);
-  auto timeout = ctx_->settings.request_timeout;
-  submit<invoice_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
-    ask<invoice_result>(self, shard, timeout, cb, get_atom::value, id);
-  });
+  if (auto cb = admit(done))
+    registry_->send(id, get_atom::value, invoice_reply{std::move(*cb)});
 }
 
-void actor_gateway::list_invoices(invoice_filter filter, callback<list_result> done) {
-  auto ctx = ctx_;
-  auto timeout = ctx_->settings.request_timeout;
-  submit<list_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
-    ask<list_result>(self, reader_of(*ctx), timeout, cb, list_atom::value, filter);
-  });
+void actor_gateway::get_invoice_secret(invoice_id id, callback<invoice_result> done) {
+  if (auto cb = admit(done))
+    registry_->send(id, secret_atom::value, invoice_reply{std::move(*cb)});
 }
 
 void actor_gateway::cancel_invoice(invoice_id id, callback<invoice_result> done) {
-  auto& shard = registry_.shard_for(id);
+  if (auto cb = admit(done))
+    registry_->send(id, cancel_atom::value, invoice_reply{std::move(*cb)});
+}
+
+void actor_gateway::list_invoices(invoice_filter filter, callback<list_result> done) {
+  auto cb = admit(done);
+  if (!cb)
+    return;
+  auto ctx = ctx_;
   auto timeout = ctx_->settings.request_timeout;
-  submit<invoice_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
-    ask<invoice_result>(self, shard, timeout, cb, cancel_atom::value, id);
+  on_worker<list_result>(std::move(*cb), [=](caf::event_based_actor* self, auto counted) {
+    ask<list_result>(self, reader_of(*ctx), timeout, counted, list_atom::value, filter);
   });
 }
 
 void actor_gateway::handle_event(invoice_id invoice, incoming_event ev,
                                  callback<webhook_result> done) {
+  auto cb = admit(done);
+  if (!cb)
+    return;
+  // metadata.invoice_id is ours only if it has our id's shape: the hot path,
+  // straight to the invoice's actor. Anything else (another integration's
+  // metadata) is looked up by the intent on a worker.
+  if (is_canonical_uuid(invoice.str()))
+    return registry_->send(invoice, event_atom::value, std::move(ev), event_reply{std::move(*cb)});
   auto ctx = ctx_;
-  const invoice_registry* registry = &registry_;
-  submit<webhook_result>(std::move(done), [=](caf::event_based_actor* self, auto cb) {
+  auto registry = registry_;
+  on_worker<webhook_result>(std::move(*cb), [=](caf::event_based_actor* self, auto counted) {
     auto timeout = ctx->settings.request_timeout;
-    auto route = [=](const invoice_id& id) {
-      ask<webhook_result>(self, registry->shard_for(id), timeout, cb, event_atom::value, id, ev);
-    };
     // No invoice for this event: record that (so a re-delivery is a
     // duplicate) and acknowledge it, as Stripe expects.
     auto unknown = [=] {
@@ -148,36 +152,32 @@ void actor_gateway::handle_event(invoice_id invoice, incoming_event ev,
         .then(
           [=](write_status s) {
             if (s == write_status::committed || s == write_status::duplicate_event) {
-              spdlog::info("event {} ({}): no matching invoice; ignored", ev.ev.id.str(), ev.type);
-              cb(webhook_reply{s == write_status::committed ? outcome::ignored_unknown_invoice
-                                                           : outcome::ignored_duplicate,
-                               {}, std::nullopt});
+              spdlog::debug("event {} ({}): no matching invoice; ignored", ev.ev.id.str(), ev.type);
+              counted(webhook_reply{s == write_status::committed ? outcome::ignored_unknown_invoice
+                                                                : outcome::ignored_duplicate,
+                                    {}, std::nullopt});
             } else {
-              cb(fail(s == write_status::overloaded ? billing_errc::overloaded
-                                                    : billing_errc::unavailable,
-                      "the database is unavailable"));
+              counted(fail(s == write_status::overloaded ? billing_errc::overloaded
+                                                         : billing_errc::unavailable,
+                           "the database is unavailable"));
             }
           },
-          [=](caf::error& err) { cb(failure_from(err)); });
+          [=](caf::error& err) { counted(failure_from(err)); });
     };
-    // metadata.invoice_id is ours only if it has our id's shape; anything
-    // else (another integration's metadata) routes by the intent.
-    if (is_canonical_uuid(invoice.str()))
-      return route(invoice);
     if (ev.ev.intent.empty())
       return unknown();
     self->request(reader_of(*ctx), timeout, find_atom::value, ev.ev.intent)
       .then(
         [=](find_result& r) {
           if (!ok(r))
-            return cb(std::get<failure>(r));
+            return counted(std::get<failure>(r));
           auto& found = std::get<std::optional<invoice_id>>(r);
           if (found)
-            route(*found);
+            registry->send(*found, event_atom::value, ev, event_reply{counted});
           else
             unknown();
         },
-        [=](caf::error& err) { cb(failure_from(err)); });
+        [=](caf::error& err) { counted(failure_from(err)); });
   });
 }
 

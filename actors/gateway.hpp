@@ -1,11 +1,13 @@
 #pragma once
-// billing_api for the edges: turns each call into actor messages and each
-// answer into one callback. Called on io threads, it never blocks: the call
-// is handed to a small pool of worker actors that issue the requests
-// (event-based, non-blocking) and run the callback with the reply. The
-// number of calls in flight is bounded; past the bound they are answered
-// `overloaded` at once: by count (max_in_flight) and by latency
-// (admission_limit: recent completion rate x settings.admission_latency).
+// billing_api for the edges: turns each call into one actor message and its
+// answer into one callback. Called on io threads, it never blocks. Calls
+// about one invoice (create, get, cancel, a webhook with our metadata) go
+// straight to the invoice's actor through the registry, carrying the
+// callback as their reply_to: one mailbox. The rest (lists, events routed
+// by intent) need request/response with a reader, so a small pool of worker
+// actors issues those. Calls in flight are bounded; past the bound they are
+// answered `overloaded` at once: by count (max_in_flight) and by latency
+// (admission_limit, actors/admission.hpp).
 
 #include "actors/admission.hpp"
 #include "actors/context.hpp"
@@ -22,12 +24,13 @@ class actor_gateway final : public billing_api {
 public:
   // `ready` says whether billingd can serve (/readyz): app/ passes "every
   // writer connected and every supervised actor running".
-  actor_gateway(caf::actor_system& sys, context_ptr ctx, const invoice_registry& registry,
+  actor_gateway(caf::actor_system& sys, context_ptr ctx, registry_ptr registry,
                 std::function<bool()> ready, size_t workers);
   ~actor_gateway() override;
 
   void create_invoice(create_invoice_request req, callback<invoice_result> done) override;
   void get_invoice(invoice_id id, callback<invoice_result> done) override;
+  void get_invoice_secret(invoice_id id, callback<invoice_result> done) override;
   void list_invoices(invoice_filter filter, callback<list_result> done) override;
   void cancel_invoice(invoice_id id, callback<invoice_result> done) override;
   void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) override;
@@ -39,14 +42,16 @@ public:
   size_t admission_cap() const { return admission_->limit(admission_limit::clock::now()); }
 
 private:
-  using job = std::function<void(caf::event_based_actor*)>;
-  // Runs `fn` on a worker actor unless the bound is reached; `done` is
-  // wrapped so the in-flight count drops when it is called.
+  // The callback that counts the call out of the in-flight bound, or
+  // nullopt when the bound is reached (then `done` was answered overloaded).
   template <class T>
-  void submit(callback<T> done, std::function<void(caf::event_based_actor*, callback<T>)> fn);
+  std::optional<callback<T>> admit(callback<T>& done);
+  // Runs `fn` on a worker actor (for calls that need request/response).
+  template <class T>
+  void on_worker(callback<T> counted, std::function<void(caf::event_based_actor*, callback<T>)> fn);
 
   context_ptr ctx_;
-  const invoice_registry& registry_;
+  registry_ptr registry_;
   std::function<bool()> ready_;
   std::vector<caf::actor> workers_;
   std::atomic<size_t> next_{0};

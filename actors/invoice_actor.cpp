@@ -1,93 +1,72 @@
 #include "actors/invoice_actor.hpp"
 
+#include "actors/registry.hpp"
 #include "protocol/json_codec.hpp"
+#include "protocol/log_context.hpp"
 #include "protocol/state_machine.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <variant>
-#include <vector>
 
 namespace billing {
 
 namespace {
 
-using invoice_promise = caf::typed_response_promise<invoice_result>;
-using webhook_promise = caf::typed_response_promise<webhook_result>;
-// The promise of a request not answered yet. Promises live in the state,
-// never only inside a callback: CAF 0.17 has no broken_promise, so a promise
-// dropped with a dead actor's callbacks would leave its caller waiting for
-// the full request timeout. ~invoice_state answers them instead.
-using any_promise = std::variant<std::monostate, invoice_promise, webhook_promise>;
-
-// Answers `p` (if it is a promise) with `f`.
-void deliver_failure(any_promise& p, const failure& f) {
-  if (auto* i = std::get_if<invoice_promise>(&p))
-    i->deliver(invoice_result{f});
-  else if (auto* w = std::get_if<webhook_promise>(&p))
-    w->deliver(webhook_result{f});
-  p = std::monostate{};
-}
-
-struct queued_request {
-  std::function<void()> start; // runs it (its arguments captured); it answers through `active`
-  any_promise promise;
-};
+using steady = std::chrono::steady_clock;
 
 struct invoice_state {
   static inline const char* name = "invoice";
   invoice_id id;
   context_ptr ctx;
-  registry_actor shard;
+  std::shared_ptr<invoice_registry> registry;
   bool loaded = false;
   std::optional<stored_invoice> current; // nullopt: no such invoice (yet)
-  bool busy = false;
-  any_promise active; // the request being worked on
-  // Requests waiting their turn: nearly always empty or one or two long. A
-  // vector, not a deque: libstdc++'s deque allocates ~600 bytes even empty,
-  // which was a sixth of a live actor's memory.
-  std::vector<queued_request> queue;
-  uint64_t handled = 0;                    // requests received from the shard
-  // Passivation: one idle timer at a time (not one per request: CAF's timer
-  // set is a tree, and a timer per request cost ~4 % of a webhook's CPU).
-  std::chrono::steady_clock::time_point last_finished{};
+  uint64_t handled = 0;                  // messages received through the registry
+  // Passivation: one idle timer at a time (a timer per message cost ~4 % of
+  // a webhook's CPU: CAF's timer set is a tree).
+  steady::time_point last_message{};
   bool idle_timer_armed = false;
+  // The reply of the message being worked on. CAF destroys the state in
+  // on_exit, before its cleanup, so a killed actor answers this one at once;
+  // the copies in its continuations and in messages still in its mailbox go
+  // when the actor object does (once every request it made was answered:
+  // the writers and readers always answer, within their statement timeout).
+  std::variant<std::monostate, invoice_reply, event_reply> in_flight;
 
-  // CAF 0.17 destroys the state in on_exit(), which runs before the actor's
-  // cleanup (pending callbacks dropped, mailbox closed and bounced, DOWN
-  // sent), so delivering here is delivering from a live actor; checked
-  // against 0.17.6 for scheduled and detached actors. After a passivation
-  // there is nothing left to answer; after a kill, an exception or a
-  // shutdown, every waiting caller learns it at once.
   ~invoice_state() {
-    if (std::holds_alternative<std::monostate>(active) && queue.empty())
-      return;
-    auto f = fail(billing_errc::unavailable, "the invoice's actor stopped; retry");
-    spdlog::warn("invoice {}: actor stopped with {} request(s) unanswered; answering unavailable",
-                 id.str(), queue.size() + (std::holds_alternative<std::monostate>(active) ? 0 : 1));
-    deliver_failure(active, f);
-    for (auto& q : queue)
-      deliver_failure(q.promise, f);
+    auto stopped = fail(billing_errc::unavailable, "the invoice's actor stopped; retry");
+    if (auto* r = std::get_if<invoice_reply>(&in_flight))
+      (*r)(invoice_result{stopped});
+    else if (auto* e = std::get_if<event_reply>(&in_flight))
+      (*e)(webhook_result{stopped});
   }
 };
 
 using self_ptr = invoice_actor::stateful_pointer<invoice_state>;
 
-failure failure_from(const caf::error& err) {
-  return fail(billing_errc::unavailable, "internal request failed: " + caf::to_string(err));
-}
-
-failure failure_from(write_status s) {
+failure write_failure(write_status s) {
   if (s == write_status::overloaded)
     return fail(billing_errc::overloaded, "too many writes waiting for the database");
   return fail(billing_errc::unavailable, "the database is unavailable");
+}
+
+// A provider that does not answer in time is the provider's failure (503,
+// retry later), not ours.
+failure provider_failure_from(const caf::error& err) {
+  if (err == caf::sec::request_timeout)
+    return fail(billing_errc::provider_error, "the payment provider did not answer in time");
+  return failure_from(err);
 }
 
 invoice_view view_of(const stored_invoice& s) {
   return invoice_view{s.inv, {}, false};
 }
 
+// The behaviour's logic. Every message ends in exactly one answer through
+// its reply_to and one finish(); everything it waits for is awaited, so
+// messages never interleave.
 class invoice_logic {
 public:
   explicit invoice_logic(self_ptr self) : self_(self) {}
@@ -96,203 +75,175 @@ public:
   const actor_settings& settings() { return st().ctx->settings; }
   unix_seconds now() { return st().ctx->clock(); }
 
-  // Queues `start`; it runs when every earlier request has finished and
-  // answers `promise` through answer().
-  void enqueue(std::function<void()> start, any_promise promise) {
+  // -- the frame around every message -----------------------------------------
+
+  // A message arrived through the registry; `run` gets the invoice loaded,
+  // or the reason it could not be.
+  template <class Reply, class Run>
+  void begin(const Reply& reply, Run run) {
+    st().in_flight = reply;
     ++st().handled;
-    st().queue.push_back(queued_request{std::move(start), std::move(promise)});
-    pump();
+    st().last_message = steady::now();
+    if (st().loaded)
+      return run(std::optional<failure>{});
+    self_->request(reader_of(*st().ctx), caf::infinite, load_atom::value, st().id)
+      .await(
+        [this, run](load_result& r) mutable {
+          if (!ok(r)) {
+            log_scope here{{}, st().id.str()};
+            spdlog::warn("invoice {}: cannot load: {}", st().id.str(), std::get<failure>(r).message);
+            return run(std::optional<failure>{std::get<failure>(r)});
+          }
+          st().current = std::move(std::get<0>(r));
+          st().loaded = true;
+          run(std::optional<failure>{});
+        },
+        [run](caf::error& err) mutable { run(std::optional<failure>{failure_from(err)}); });
   }
 
-  void pump() {
-    if (st().busy || st().queue.empty())
-      return;
-    if (!st().loaded) {
-      load();
-      return;
-    }
-    st().busy = true;
-    auto next = std::move(st().queue.front());
-    st().queue.erase(st().queue.begin());
-    st().active = std::move(next.promise);
-    next.start();
-  }
-
-  // Every request ends here exactly once: answers its caller, then runs the
-  // next one.
-  template <class Result>
-  void answer(Result r) {
-    std::get<caf::typed_response_promise<Result>>(st().active).deliver(std::move(r));
-    st().active = std::monostate{};
-    st().busy = false;
-    if (!st().queue.empty()) {
-      pump();
+  // Answers and ends the message. An actor that holds no invoice (none
+  // exists, or its copy must be re-read anyway) retires at once: reads of
+  // ids that do not exist must not fill memory until idle_timeout. The
+  // registry refuses if a message was sent here meanwhile; it ends here too.
+  template <class Reply, class Result>
+  void done(const Reply& reply, Result r) {
+    reply(std::move(r));
+    st().in_flight = std::monostate{};
+    if (!st().current || !st().loaded) {
+      if (st().registry->try_retire(st().id, self_->id(), st().handled))
+        self_->quit();
       return;
     }
-    went_quiet();
-  }
-
-  // Nothing running, nothing queued. An actor that holds no invoice (none
-  // exists, or its copy must be re-read anyway) reports itself idle at once:
-  // reads of ids that do not exist must not fill memory until idle_timeout.
-  // The shard drops the report if a request was routed here meanwhile
-  // (routed != handled), and then that request ends here again.
-  void went_quiet() {
-    if (!st().loaded || !st().current) {
-      self_->send(st().shard, idle_atom::value, st().id, st().handled);
-      return;
-    }
-    st().last_finished = std::chrono::steady_clock::now();
     if (!st().idle_timer_armed)
       arm_idle_timer(settings().idle_timeout);
   }
 
-  void arm_idle_timer(std::chrono::steady_clock::duration after) {
+  void arm_idle_timer(steady::duration after) {
     st().idle_timer_armed = true;
     self_->delayed_send(self_, after, idle_atom::value);
   }
 
-  // The idle timer fired: passivate if nothing happened for idle_timeout,
-  // otherwise wait for the rest of it.
+  // Passivate if nothing arrived for idle_timeout, otherwise wait the rest.
   void on_idle_timer() {
     st().idle_timer_armed = false;
-    if (st().busy || !st().queue.empty())
-      return; // answer() re-arms it
-    auto idle_for = std::chrono::steady_clock::now() - st().last_finished;
-    if (idle_for >= settings().idle_timeout)
-      self_->send(st().shard, idle_atom::value, st().id, st().handled);
-    else
-      arm_idle_timer(settings().idle_timeout - idle_for);
+    auto idle_for = steady::now() - st().last_message;
+    if (idle_for < settings().idle_timeout)
+      return arm_idle_timer(settings().idle_timeout - idle_for);
+    if (st().registry->try_retire(st().id, self_->id(), st().handled))
+      self_->quit();
+    // else a message is on its way; its done() re-arms the timer.
   }
 
-  // Requests to the writers and readers carry no timeout of their own: they
-  // always answer (they bound their work with connect and statement
-  // timeouts, one that dies answers what it holds `unavailable`, and CAF
-  // answers for an actor that is gone), and a timer per hop is measurable
-  // CPU. The gateway's timeout bounds the caller's wait.
-  void load() {
-    st().busy = true;
-    self_->request(reader_of(*st().ctx), caf::infinite, load_atom::value, st().id)
-      .then(
-        [this](load_result& r) {
-          st().busy = false;
-          if (ok(r)) {
-            st().current = std::move(std::get<0>(r));
-            st().loaded = true;
-            pump();
-          } else {
-            fail_queue(std::get<failure>(r));
-          }
-        },
-        [this](caf::error& err) {
-          st().busy = false;
-          fail_queue(failure_from(err));
-        });
-  }
+  // -- database --------------------------------------------------------------
 
-  // Hydration failed: every waiting request learns why; the next one retries.
-  void fail_queue(const failure& f) {
-    spdlog::warn("invoice {}: cannot load ({}); {} queued requests answered {}", st().id.str(),
-                 f.message, st().queue.size(), to_string(f.code));
-    auto queue = std::move(st().queue);
-    st().queue.clear();
-    for (auto& q : queue)
-      deliver_failure(q.promise, f);
-    went_quiet();
-  }
-
-  // Writes `cmd`; on commit updates the state and calls `done(committed)`.
-  // A CAS conflict re-reads the invoice and calls `retry` (up to a bound).
-  void write(write_command cmd, std::function<void(write_status)> done) {
-    self_->request(writer_for(*st().ctx, st().id.str()), caf::infinite, write_atom::value, cmd)
-      .then(
-        [this, cmd, done](write_status s) {
-          if (s == write_status::committed && cmd.change)
-            st().current = cmd.change->next;
-          // A connection lost during COMMIT may have committed after all:
-          // re-read before the next request rather than trust our copy.
+  // Writes `cmd` (moved into the message, not copied); on commit adopts the
+  // new state. A connection lost during COMMIT may have committed after
+  // all: re-read before the next message rather than trust our copy.
+  template <class Then>
+  void write(write_command cmd, Then then) {
+    std::optional<stored_invoice> next;
+    if (cmd.change)
+      next = cmd.change->next;
+    self_->request(writer_for(*st().ctx, st().id.str()), caf::infinite, write_atom::value, std::move(cmd))
+      .await(
+        [this, next = std::move(next), then](write_status s) mutable {
+          if (st().ctx->fault_hook)
+            st().ctx->fault_hook("invoice.after_write", st().id);
+          if (s == write_status::committed && next)
+            st().current = std::move(*next);
           if (s == write_status::unavailable)
             st().loaded = false;
-          done(s);
+          then(result<write_status>{s});
         },
-        [this, done](caf::error& err) {
-          spdlog::warn("invoice {}: write not confirmed: {}", st().id.str(), caf::to_string(err));
+        [this, then](caf::error& err) mutable {
           st().loaded = false;
-          done(write_status::unavailable);
+          then(result<write_status>{failure_from(err)});
         });
   }
 
-  // Re-reads the invoice after a conflict, then runs `again`.
-  void reload_then(std::function<void()> again, std::function<void(failure)> give_up) {
+  // Re-reads the invoice after a conflict, then `then(std::nullopt)`.
+  template <class Then>
+  void reload(Then then) {
     self_->request(reader_of(*st().ctx), caf::infinite, load_atom::value, st().id)
-      .then(
-        [this, again, give_up](load_result& r) {
+      .await(
+        [this, then](load_result& r) mutable {
           if (!ok(r))
-            return give_up(std::get<failure>(r));
+            return then(std::optional<failure>{std::get<failure>(r)});
           st().current = std::move(std::get<0>(r));
-          again();
+          then(std::optional<failure>{});
         },
-        [give_up](caf::error& err) { give_up(failure_from(err)); });
+        [then](caf::error& err) mutable { then(std::optional<failure>{failure_from(err)}); });
   }
 
-  // -- create ---------------------------------------------------------------
+  // -- create ------------------------------------------------------------------
 
   // A new invoice costs one provider call and one commit: the intent first
   // (idempotency key: the invoice id, so a retry after a crash gets the same
   // intent back), then the complete row. An intent whose row never got
-  // written is harmless: its client secret was never handed out, so nobody
-  // can pay it.
-  void create(create_invoice_request req, int attempt = 0) {
-    auto reply = [this](invoice_result r) { answer(std::move(r)); };
+  // written is harmless: its client secret was never handed out.
+  void create(create_invoice_request req, const invoice_reply& reply, int attempt) {
     if (st().current) {
       auto& inv = st().current->inv;
       if (inv.amount_cents != req.amount_cents || inv.currency != req.currency
           || inv.user_id != req.user_id)
-        return reply(fail(billing_errc::conflict,
-                          "an invoice for this workflow_id and shipment_id exists with a "
-                          "different amount, currency or user",
-                          "amount_cents"));
+        return done(reply, invoice_result{fail(billing_errc::conflict,
+                                               "an invoice for this workflow_id and shipment_id exists "
+                                               "with a different amount, currency or user",
+                                               "amount_cents")});
       // A row from an earlier billingd that wrote the row first and the
       // intent second, and stopped in between, lacks it.
       if (inv.provider_intent_id.empty() && inv.status == invoice_status::pending)
-        return attach_intent(std::move(reply), attempt);
-      return reply(view_with_secret(false));
+        return attach_intent(reply, attempt);
+      return done(reply, view_with_secret(false));
     }
     auto t = now();
     stored_invoice fresh;
     auto& inv = fresh.inv;
     inv.id = st().id;
-    inv.user_id = req.user_id;
-    inv.shipment_id = req.shipment_id;
-    inv.workflow_id = req.workflow_id;
+    inv.user_id = std::move(req.user_id);
+    inv.shipment_id = std::move(req.shipment_id);
+    inv.workflow_id = std::move(req.workflow_id);
     inv.amount_cents = req.amount_cents;
-    inv.currency = req.currency;
+    inv.currency = std::move(req.currency);
     inv.status = invoice_status::pending;
     inv.version = 1;
     inv.provider = settings().provider_name;
     inv.created_at = t;
     inv.updated_at = t;
     inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
-    auto ir = intent_request_for(inv); // before `fresh` moves into the callback
-    with_intent(std::move(ir), [this, fresh = std::move(fresh), req, reply, attempt](
-                       const intent_info& intent) mutable {
-      fresh.inv.provider_intent_id = intent.id;
-      fresh.sealed_client_secret = st().ctx->box->seal(intent.client_secret, fresh.inv.id.str());
-      write_command cmd;
-      cmd.change = invoice_change{fresh, 0};
-      write(std::move(cmd), [this, req, reply, attempt](write_status s) mutable {
-        if (s == write_status::committed) {
-          spdlog::info("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
-                       req.workflow_id, req.shipment_id, req.amount_cents, req.currency);
-          return reply(view_with_secret(true));
-        }
-        // Another replica wrote it first: answer from its row.
-        if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
-          return reload_then([this, req, attempt] { create(req, attempt + 1); },
-                             [reply](failure f) mutable { reply(std::move(f)); });
-        reply(failure_from(s));
-      });
-    }, reply);
+    auto ir = intent_request_for(inv); // before `fresh` moves into the continuation
+    with_intent(std::move(ir), reply,
+                [this, fresh = std::move(fresh), reply, attempt](const intent_info& intent) mutable {
+                  fresh.inv.provider_intent_id = intent.id;
+                  fresh.sealed_client_secret = st().ctx->box->seal(intent.client_secret, fresh.inv.id.str());
+                  // Kept for a retry: the request is rebuilt from the row.
+                  create_invoice_request again{fresh.inv.shipment_id, fresh.inv.user_id,
+                                               fresh.inv.workflow_id, fresh.inv.amount_cents,
+                                               fresh.inv.currency, std::nullopt};
+                  write_command cmd;
+                  cmd.change = invoice_change{std::move(fresh), 0};
+                  write(std::move(cmd), [this, again = std::move(again), reply, attempt](result<write_status> r) mutable {
+                    if (!ok(r))
+                      return done(reply, invoice_result{std::get<failure>(r)});
+                    auto s = std::get<write_status>(r);
+                    if (s == write_status::committed) {
+                      if (spdlog::should_log(spdlog::level::debug))
+                        spdlog::debug("invoice {} created for workflow {} shipment {} ({} {})", st().id.str(),
+                                      st().current->inv.workflow_id, st().current->inv.shipment_id,
+                                      st().current->inv.amount_cents, st().current->inv.currency);
+                      st().ctx->stats->created.fetch_add(1, std::memory_order_relaxed);
+                      return done(reply, view_with_secret(true));
+                    }
+                    // Another replica wrote it first: answer from its row.
+                    if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+                      return reload([this, again = std::move(again), reply, attempt](std::optional<failure> f) mutable {
+                        if (f)
+                          return done(reply, invoice_result{*f});
+                        create(std::move(again), reply, attempt + 1);
+                      });
+                    done(reply, invoice_result{write_failure(s)});
+                  });
+                });
   }
 
   static intent_request intent_request_for(const invoice& inv) {
@@ -300,50 +251,55 @@ public:
   }
 
   // Asks the provider for an intent (idempotency key: the invoice id) and
-  // hands it to `then`; a provider failure goes to `reply`.
+  // hands it to `then`; a provider failure answers `reply`.
   template <class Then>
-  void with_intent(intent_request ir, Then then, std::function<void(invoice_result)> reply) {
-    self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, ir)
-      .then(
+  void with_intent(intent_request ir, const invoice_reply& reply, Then then) {
+    self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, std::move(ir))
+      .await(
         [this, then, reply](intent_result& r) mutable {
           if (!ok(r)) {
-            auto f = std::get<failure>(r);
-            spdlog::warn("invoice {}: provider did not create the intent: {}", st().id.str(),
-                         f.message);
-            return reply(std::move(f));
+            auto& f = std::get<failure>(r);
+            log_scope here{{}, st().id.str()};
+            spdlog::warn("invoice {}: provider did not create the intent: {}", st().id.str(), f.message);
+            return done(reply, invoice_result{f});
           }
           then(std::get<intent_info>(r));
         },
         [this, reply](caf::error& err) mutable {
-          spdlog::warn("invoice {}: provider unreachable: {}", st().id.str(), caf::to_string(err));
-          reply(fail(billing_errc::provider_error, "the payment provider did not answer"));
+          log_scope here{{}, st().id.str()};
+          spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
+          done(reply, invoice_result{provider_failure_from(err)});
         });
   }
 
   // Repair: stores the intent of a PENDING row that has none.
-  void attach_intent(std::function<void(invoice_result)> reply, int attempt) {
-    with_intent(intent_request_for(st().current->inv), [this, reply, attempt](const intent_info& intent) mutable {
+  void attach_intent(const invoice_reply& reply, int attempt) {
+    with_intent(intent_request_for(st().current->inv), reply, [this, reply, attempt](const intent_info& intent) {
       stored_invoice next = *st().current;
       next.inv.provider_intent_id = intent.id;
       next.inv.version += 1;
       next.inv.updated_at = now();
       next.sealed_client_secret = st().ctx->box->seal(intent.client_secret, next.inv.id.str());
       write_command cmd;
-      cmd.change = invoice_change{next, st().current->inv.version};
-      write(std::move(cmd), [this, reply, attempt](write_status s) mutable {
+      cmd.change = invoice_change{std::move(next), st().current->inv.version};
+      write(std::move(cmd), [this, reply, attempt](result<write_status> r) {
+        if (!ok(r))
+          return done(reply, invoice_result{std::get<failure>(r)});
+        auto s = std::get<write_status>(r);
         if (s == write_status::committed)
-          return reply(view_with_secret(false));
+          return done(reply, view_with_secret(false));
         if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
-          return reload_then(
-            [this, reply, attempt]() mutable {
-              if (st().current && st().current->inv.provider_intent_id.empty())
-                return attach_intent(std::move(reply), attempt + 1);
-              reply(view_with_secret(false));
-            },
-            [reply](failure f) mutable { reply(std::move(f)); });
-        reply(failure_from(s));
+          return reload([this, reply, attempt](std::optional<failure> f) {
+            if (f)
+              return done(reply, invoice_result{*f});
+            if (st().current && st().current->inv.provider_intent_id.empty())
+              return attach_intent(reply, attempt + 1);
+            done(reply, st().current ? view_with_secret(false)
+                                     : invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+          });
+        done(reply, invoice_result{write_failure(s)});
       });
-    }, reply);
+    });
   }
 
   invoice_result view_with_secret(bool created) {
@@ -353,152 +309,179 @@ public:
       auto secret = st().ctx->box->open(st().current->sealed_client_secret, st().id.str());
       if (!secret)
         return fail(billing_errc::internal,
-                    "the stored client secret does not open with the configured key");
+                    "the stored client secret of invoice " + st().id.str()
+                      + " does not open with the configured secret_key");
       v.client_secret = std::move(*secret);
     }
     return v;
   }
 
-  // -- read ---------------------------------------------------------------
+  // -- reads ---------------------------------------------------------------------
 
-  void get() {
+  void get(const invoice_reply& reply) {
     if (!st().current)
-      answer(invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
-    else
-      answer(invoice_result{view_of(*st().current)});
+      return done(reply, invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+    done(reply, invoice_result{view_of(*st().current)});
   }
 
-  // -- transitions ----------------------------------------------------------
+  // The client secret, for an invoice still to be paid (the caller decided
+  // who may ask).
+  void get_secret(const invoice_reply& reply) {
+    if (!st().current)
+      return done(reply, invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+    auto s = st().current->inv.status;
+    if (s != invoice_status::pending && s != invoice_status::failed)
+      return done(reply, invoice_result{view_of(*st().current)});
+    done(reply, view_with_secret(false));
+  }
+
+  // -- transitions -----------------------------------------------------------------
 
   // Applies `ev` and writes the result with its event row and outbox row.
-  // `record` is false for internal commands (cancel, expiry): no event row.
-  void transition(invoice_event ev, std::string type, bool record,
-                  std::function<void(webhook_result)> reply, int attempt = 0) {
+  // `type` is empty for internal commands (cancel, expiry): no event row.
+  template <class Reply>
+  void transition(invoice_event ev, std::string type, Reply reply, int attempt = 0) {
     auto t = now();
     write_command cmd;
     if (!st().current) {
       // Only provider events reach an unknown invoice id: record and ignore.
-      cmd.event = webhook_record{ev.id, type, invoice_id{}, outcome::ignored_unknown_invoice, t};
-      return write(std::move(cmd), [this, ev, reply](write_status s) mutable {
-        if (s == write_status::committed || s == write_status::duplicate_event) {
-          spdlog::info("event {}: no invoice {}; ignored", ev.id.str(), st().id.str());
-          return reply(webhook_reply{s == write_status::committed ? outcome::ignored_unknown_invoice
-                                                                  : outcome::ignored_duplicate,
-                                     {}, std::nullopt});
-        }
-        reply(failure_from(s));
+      cmd.event = webhook_record{ev.id, std::move(type), invoice_id{}, outcome::ignored_unknown_invoice, t};
+      return write(std::move(cmd), [this, reply](result<write_status> r) mutable {
+        if (!ok(r))
+          return reply(webhook_result{std::get<failure>(r)});
+        auto s = std::get<write_status>(r);
+        if (s == write_status::committed || s == write_status::duplicate_event)
+          return reply(webhook_result{webhook_reply{s == write_status::committed ? outcome::ignored_unknown_invoice
+                                                                                 : outcome::ignored_duplicate,
+                                                    {}, std::nullopt}});
+        reply(webhook_result{write_failure(s)});
       });
     }
     auto d = apply(st().current->inv, ev, t, settings().mode);
+    const bool record = !type.empty();
     if (record)
       cmd.event = webhook_record{ev.id, type, st().id, d.result, t};
     if (d.result == outcome::applied) {
       stored_invoice next = *st().current;
-      next.inv = d.next;
+      next.inv = std::move(d.next);
       next.inv.version = st().current->inv.version + 1;
-      cmd.change = invoice_change{next, st().current->inv.version};
       cmd.signal = outbox_record{st().id, std::string{default_signal_name(*d.signal)},
                                  signal_payload(next.inv, ev.created != 0 ? ev.created : t), t};
+      cmd.change = invoice_change{std::move(next), st().current->inv.version};
     }
     if (!cmd.event && !cmd.change) // an internal command that changes nothing
-      return reply(webhook_reply{d.result, st().id, st().current->inv.status});
-    write(std::move(cmd), [this, ev, type, record, reply, attempt, d](write_status s) mutable {
-      switch (s) {
+      return reply(webhook_result{webhook_reply{d.result, st().id, st().current->inv.status}});
+    write(std::move(cmd), [this, ev = std::move(ev), type = std::move(type), reply, attempt,
+                           result = d.result, reason = std::move(d.reason)](result<write_status> r) mutable {
+      if (!ok(r))
+        return reply(webhook_result{std::get<failure>(r)});
+      switch (std::get<write_status>(r)) {
         case write_status::committed:
-          if (d.result == outcome::applied)
-            spdlog::info("invoice {}: {} (event {})", st().id.str(), d.reason, ev.id.str());
-          else if (d.result == outcome::rejected_mismatch)
-            spdlog::warn("invoice {}: event {} ({}) rejected, not about this invoice: {}",
-                         st().id.str(), ev.id.str(), type, d.reason);
-          else
-            spdlog::info("invoice {}: {} ({})", st().id.str(), d.reason, to_string(d.result));
-          return reply(webhook_reply{d.result, st().id, st().current->inv.status});
+          log_outcome(ev, type, result, reason);
+          return reply(webhook_result{webhook_reply{result, st().id, st().current->inv.status}});
         case write_status::duplicate_event:
-          return reply(webhook_reply{outcome::ignored_duplicate, st().id, st().current->inv.status});
+          return reply(webhook_result{webhook_reply{outcome::ignored_duplicate, st().id, st().current->inv.status}});
         case write_status::version_conflict:
           if (attempt < settings().max_conflict_retries)
-            return reload_then(
-              [this, ev, type, record, reply, attempt]() mutable {
-                transition(ev, type, record, std::move(reply), attempt + 1);
-              },
-              [reply](failure f) mutable { reply(std::move(f)); });
-          return reply(fail(billing_errc::conflict, "the invoice kept changing; retry"));
+            return reload([this, ev = std::move(ev), type = std::move(type), reply, attempt](std::optional<failure> f) mutable {
+              if (f)
+                return reply(webhook_result{*f});
+              transition(std::move(ev), std::move(type), reply, attempt + 1);
+            });
+          return reply(webhook_result{fail(billing_errc::conflict, "the invoice kept changing; retry")});
         case write_status::unavailable:
         case write_status::overloaded:
-          return reply(failure_from(s));
+          return reply(webhook_result{write_failure(std::get<write_status>(r))});
       }
     });
   }
 
-  void on_event(incoming_event in) {
-    transition(in.ev, in.type, true, [this](webhook_result r) { answer(std::move(r)); });
+  // Routine outcomes are counted (the edge's outcome counters, transitions
+  // by status here) and logged at debug; a forgery is a warning.
+  void log_outcome(const invoice_event& ev, const std::string& type, outcome result, const std::string& reason) {
+    if (result == outcome::applied)
+      st().ctx->stats->transitions[static_cast<size_t>(st().current->inv.status)].fetch_add(
+        1, std::memory_order_relaxed);
+    if (result == outcome::rejected_mismatch) {
+      log_scope here{{}, st().id.str(), ev.id.str()};
+      spdlog::warn("invoice {}: event {} ({}) rejected, not about this invoice: {}", st().id.str(),
+                   ev.id.str(), type, reason);
+    } else if (spdlog::should_log(spdlog::level::debug)) {
+      log_scope here{{}, st().id.str(), ev.id.str()};
+      spdlog::debug("invoice {}: {} ({}, event {})", st().id.str(), reason, to_string(result), ev.id.str());
+    }
+  }
+
+  void on_event(incoming_event in, const event_reply& reply) {
+    transition(std::move(in.ev), std::move(in.type), [this, reply](webhook_result r) { done(reply, std::move(r)); });
   }
 
   // Cancel (by API) and expiry both ask the provider to cancel first: if it
   // says the payment already succeeded, the invoice becomes PAID instead.
-  void cancel_at_provider_then(event_kind kind, std::function<void(webhook_result)> reply) {
+  template <class Reply>
+  void cancel_at_provider_then(event_kind kind, Reply reply) {
     auto& inv = st().current->inv;
     bool cancellable = inv.status == invoice_status::pending || inv.status == invoice_status::failed;
     if (!cancellable || inv.provider_intent_id.empty()) {
       invoice_event ev;
       ev.kind = kind;
-      return transition(ev, {}, false, std::move(reply));
+      return transition(std::move(ev), {}, std::move(reply));
     }
     self_->request(st().ctx->provider, settings().request_timeout, cancel_atom::value,
                    inv.provider_intent_id, inv.id)
-      .then(
+      .await(
         [this, kind, reply](intent_result& r) mutable {
           if (!ok(r)) {
-            auto f = std::get<failure>(r);
+            auto& f = std::get<failure>(r);
+            log_scope here{{}, st().id.str()};
             spdlog::warn("invoice {}: provider did not cancel: {}", st().id.str(), f.message);
-            return reply(std::move(f));
+            return reply(webhook_result{f});
           }
           invoice_event ev;
           ev.kind = kind;
           auto& info = std::get<intent_info>(r);
           if (info.status == "succeeded") {
-            spdlog::warn("invoice {}: cancel raced a successful payment; marking PAID",
-                         st().id.str());
+            log_scope here{{}, st().id.str()};
+            spdlog::warn("invoice {}: cancel raced a successful payment; marking PAID", st().id.str());
             // The provider's own answer, not a webhook: it is about this
             // invoice's intent, amount, currency and mode by construction.
-            auto& inv = st().current->inv;
+            auto& cur = st().current->inv;
             ev.kind = event_kind::payment_succeeded;
             ev.intent = info.id;
-            ev.amount_cents = inv.amount_cents;
-            ev.currency = inv.currency;
+            ev.amount_cents = cur.amount_cents;
+            ev.currency = cur.currency;
             ev.livemode = settings().mode == provider_mode::live;
           }
-          transition(ev, {}, false, std::move(reply));
+          transition(std::move(ev), {}, std::move(reply));
         },
         [this, reply](caf::error& err) mutable {
-          spdlog::warn("invoice {}: provider unreachable: {}", st().id.str(), caf::to_string(err));
-          reply(fail(billing_errc::provider_error, "the payment provider did not answer"));
+          log_scope here{{}, st().id.str()};
+          spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
+          reply(webhook_result{provider_failure_from(err)});
         });
   }
 
-  void cancel() {
-    auto reply = [this](invoice_result r) { answer(std::move(r)); };
+  void cancel(const invoice_reply& reply) {
     if (!st().current)
-      return reply(fail(billing_errc::not_found, "no invoice with this id"));
-    cancel_at_provider_then(event_kind::cancel_requested, [this, reply](webhook_result r) mutable {
+      return done(reply, invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+    cancel_at_provider_then(event_kind::cancel_requested, [this, reply](webhook_result r) {
       if (!ok(r))
-        return reply(std::get<failure>(r));
+        return done(reply, invoice_result{std::get<failure>(r)});
       auto& w = std::get<webhook_reply>(r);
       if (w.result == outcome::rejected_invalid_state || w.status != invoice_status::cancelled)
-        return reply(fail(billing_errc::invalid_state,
-                          "the invoice is " + std::string{to_string(st().current->inv.status)}
-                            + " and can no longer be cancelled"));
-      reply(view_of(*st().current));
+        return done(reply, invoice_result{fail(billing_errc::invalid_state,
+                                               "the invoice is " + std::string{to_string(st().current->inv.status)}
+                                                 + " and can no longer be cancelled")});
+      done(reply, invoice_result{view_of(*st().current)});
     });
   }
 
-  void expire() {
-    auto reply = [this](webhook_result r) { answer(std::move(r)); };
+  void expire(const event_reply& reply) {
     if (!st().current)
-      return reply(webhook_reply{outcome::ignored_unknown_invoice, st().id, std::nullopt});
+      return done(reply, webhook_result{webhook_reply{outcome::ignored_unknown_invoice, st().id, std::nullopt}});
     if (st().current->inv.expires_at > now())
-      return reply(webhook_reply{outcome::ignored_no_effect, st().id, st().current->inv.status});
-    cancel_at_provider_then(event_kind::expired, std::move(reply));
+      return done(reply, webhook_result{webhook_reply{outcome::ignored_no_effect, st().id, st().current->inv.status}});
+    cancel_at_provider_then(event_kind::expired, [this, reply](webhook_result r) { done(reply, std::move(r)); });
   }
 
 private:
@@ -506,53 +489,65 @@ private:
 };
 
 invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context_ptr ctx,
-                                           registry_actor shard) {
+                                           std::shared_ptr<invoice_registry> registry) {
   self->state.id = std::move(id);
   self->state.ctx = std::move(ctx);
-  self->state.shard = std::move(shard);
+  self->state.registry = std::move(registry);
   auto logic = std::make_shared<invoice_logic>(self);
+  // A failed load answers the message with its reason (and retires: the
+  // next message loads again).
   return {
-    // Each handler returns a copy of the promise (CAF then sends no reply
-    // of its own); the state keeps the one that answers.
-    [self, logic](create_atom, create_invoice_request& req) {
-      auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic, req = std::move(req)] { logic->create(req); }, rp);
-      return rp;
+    [logic](create_atom, create_invoice_request& req, invoice_reply& reply) {
+      logic->begin(reply, [logic, req = std::move(req), reply](std::optional<failure> f) mutable {
+        if (f)
+          return logic->done(reply, invoice_result{*f});
+        logic->create(std::move(req), reply, 0);
+      });
     },
-    [self, logic](get_atom) {
-      auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic] { logic->get(); }, rp);
-      return rp;
+    [logic](get_atom, invoice_reply& reply) {
+      logic->begin(reply, [logic, reply](std::optional<failure> f) {
+        if (f)
+          return logic->done(reply, invoice_result{*f});
+        logic->get(reply);
+      });
     },
-    [self, logic](cancel_atom) {
-      auto rp = self->make_response_promise<invoice_result>();
-      logic->enqueue([logic] { logic->cancel(); }, rp);
-      return rp;
+    [logic](secret_atom, invoice_reply& reply) {
+      logic->begin(reply, [logic, reply](std::optional<failure> f) {
+        if (f)
+          return logic->done(reply, invoice_result{*f});
+        logic->get_secret(reply);
+      });
     },
-    [self, logic](event_atom, incoming_event& in) {
-      auto rp = self->make_response_promise<webhook_result>();
-      logic->enqueue([logic, in = std::move(in)] { logic->on_event(in); }, rp);
-      return rp;
+    [logic](cancel_atom, invoice_reply& reply) {
+      logic->begin(reply, [logic, reply](std::optional<failure> f) {
+        if (f)
+          return logic->done(reply, invoice_result{*f});
+        logic->cancel(reply);
+      });
     },
-    [self, logic](expire_atom) {
-      auto rp = self->make_response_promise<webhook_result>();
-      logic->enqueue([logic] { logic->expire(); }, rp);
-      return rp;
+    [logic](event_atom, incoming_event& in, event_reply& reply) {
+      logic->begin(reply, [logic, in = std::move(in), reply](std::optional<failure> f) mutable {
+        if (f)
+          return logic->done(reply, webhook_result{*f});
+        logic->on_event(std::move(in), reply);
+      });
+    },
+    [logic](expire_atom, event_reply& reply) {
+      logic->begin(reply, [logic, reply](std::optional<failure> f) {
+        if (f)
+          return logic->done(reply, webhook_result{*f});
+        logic->expire(reply);
+      });
     },
     [logic](idle_atom) { logic->on_idle_timer(); },
-    [self](stop_atom) {
-      // The shard routes nothing more here after sending stop, and it only
-      // does so when every routed request was handled.
-      self->quit();
-    },
   };
 }
 
 } // namespace
 
 invoice_actor spawn_invoice_actor(caf::actor_system& sys, invoice_id id, context_ptr ctx,
-                                  registry_actor shard) {
-  return sys.spawn(make_behavior, std::move(id), std::move(ctx), std::move(shard));
+                                  std::shared_ptr<invoice_registry> registry) {
+  return sys.spawn(make_behavior, std::move(id), std::move(ctx), std::move(registry));
 }
 
 } // namespace billing

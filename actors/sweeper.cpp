@@ -3,6 +3,15 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+namespace billing::sweeper_detail {
+// The answer of one invoice's expiry, back in the sweeper's mailbox.
+struct expired_msg {
+  webhook_result result;
+};
+} // namespace billing::sweeper_detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::sweeper_detail::expired_msg)
+
 namespace billing {
 
 namespace {
@@ -10,18 +19,20 @@ namespace {
 struct sweeper_state {
   static inline const char* name = "expiry-sweeper";
   context_ptr ctx;
-  std::vector<registry_actor> shards; // copied: the registry outlives no actor
+  registry_ptr registry;
   bool sweeping = false;
+  size_t round = 0;     // due invoices in the current round
+  size_t remaining = 0; // of them, not answered yet
+  size_t cancelled = 0;
+  bool full_page = false;
 };
 
-const registry_actor& shard_of(const std::vector<registry_actor>& shards, const invoice_id& id) {
-  return shards[std::hash<invoice_id>{}(id) % shards.size()];
-}
+using sweeper_detail::expired_msg;
 
 caf::behavior sweeper(caf::stateful_actor<sweeper_state>* self, context_ptr ctx,
-                      std::vector<registry_actor> shards) {
+                      registry_ptr registry) {
   self->state.ctx = std::move(ctx);
-  self->state.shards = std::move(shards);
+  self->state.registry = std::move(registry);
   self->send(self, tick_atom::value);
   return {
     [self](tick_atom) {
@@ -46,31 +57,17 @@ caf::behavior sweeper(caf::stateful_actor<sweeper_state>* self, context_ptr ctx,
             auto ids = std::move(std::get<std::vector<invoice_id>>(r));
             if (ids.empty())
               return next_tick();
-            auto remaining = std::make_shared<size_t>(ids.size());
-            auto cancelled = std::make_shared<size_t>(0);
-            bool full_page = ids.size() == static_cast<size_t>(s.sweep_page);
-            for (auto& id : ids) {
-              self->request(shard_of(st.shards, id), s.request_timeout, expire_atom::value, id)
-                .then(
-                  [=](webhook_result& w) {
-                    if (ok(w) && std::get<webhook_reply>(w).result == outcome::applied)
-                      ++*cancelled;
-                    if (--*remaining == 0) {
-                      spdlog::info("expiry sweep: {} of {} due invoices expired", *cancelled, ids.size());
-                      // A full page that made progress: more may be due now.
-                      if (full_page && *cancelled > 0) {
-                        self->state.sweeping = false;
-                        self->send(self, tick_atom::value);
-                      } else {
-                        next_tick();
-                      }
-                    }
-                  },
-                  [=](caf::error&) {
-                    if (--*remaining == 0)
-                      next_tick();
-                  });
-            }
+            // One round: every due invoice expires through its own actor;
+            // each answer comes back here as an expired_msg.
+            st.remaining = ids.size();
+            st.cancelled = 0;
+            st.round = ids.size();
+            st.full_page = ids.size() == static_cast<size_t>(s.sweep_page);
+            auto me = caf::actor_cast<caf::actor>(self);
+            for (auto& id : ids)
+              st.registry->send(id, expire_atom::value, event_reply{[me](webhook_result w) {
+                                  caf::anon_send(me, expired_msg{std::move(w)});
+                                }});
           },
           [self](caf::error& err) {
             spdlog::warn("expiry sweep: reader did not answer: {}", caf::to_string(err));
@@ -78,13 +75,27 @@ caf::behavior sweeper(caf::stateful_actor<sweeper_state>* self, context_ptr ctx,
             self->delayed_send(self, self->state.ctx->settings.sweep_interval, tick_atom::value);
           });
     },
+    [self](expired_msg& m) {
+      auto& st = self->state;
+      if (ok(m.result) && std::get<webhook_reply>(m.result).result == outcome::applied)
+        ++st.cancelled;
+      if (st.remaining == 0 || --st.remaining > 0)
+        return;
+      spdlog::info("expiry sweep: {} of {} due invoices expired", st.cancelled, st.round);
+      st.sweeping = false;
+      // A full page that made progress: more may be due now.
+      if (st.full_page && st.cancelled > 0)
+        self->send(self, tick_atom::value);
+      else
+        self->delayed_send(self, st.ctx->settings.sweep_interval, tick_atom::value);
+    },
   };
 }
 
 } // namespace
 
-caf::actor spawn_sweeper(caf::actor_system& sys, context_ptr ctx, const invoice_registry& registry) {
-  return sys.spawn(sweeper, std::move(ctx), registry.shards());
+caf::actor spawn_sweeper(caf::actor_system& sys, context_ptr ctx, registry_ptr registry) {
+  return sys.spawn(sweeper, std::move(ctx), std::move(registry));
 }
 
 } // namespace billing

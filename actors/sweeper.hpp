@@ -12,6 +12,6 @@
 
 namespace billing {
 
-caf::actor spawn_sweeper(caf::actor_system& sys, context_ptr ctx, const invoice_registry& registry);
+caf::actor spawn_sweeper(caf::actor_system& sys, context_ptr ctx, registry_ptr registry);
 
 } // namespace billing

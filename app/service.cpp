@@ -120,6 +120,7 @@ void edge_metrics(std::ostringstream& out, const net::edge_stats& e) {
 
 std::string metrics_text(const persistence_stats& p, const net::http_server& server,
                          const actor_gateway& gateway, const invoice_registry& registry,
+                         const actor_stats& actors,
                          const bridge_stats& bridge, const net::edge_stats& edge) {
   auto h = server.snapshot();
   std::ostringstream out;
@@ -140,6 +141,13 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_writes_overloaded_total", "counter", "writes refused: too many pending", p.overloaded.load());
   metric("billing_writes_queued", "gauge", "writes waiting for a commit", p.queued.load());
   metric("billing_invoice_actors", "gauge", "live invoice actors", registry.live_actors());
+  metric("billing_invoices_created_total", "counter", "invoices created (first commit of their row)",
+         actors.created.load());
+  out << "# HELP billing_transitions_total invoice transitions applied, by the status entered\n"
+         "# TYPE billing_transitions_total counter\n";
+  for (size_t i = 0; i < actors.transitions.size(); ++i)
+    out << "billing_transitions_total{to=\"" << to_string(static_cast<invoice_status>(i)) << "\"} "
+        << actors.transitions[i].load() << '\n';
   metric("billing_api_in_flight", "gauge", "API calls in flight", gateway.in_flight());
   metric("billing_api_admission_cap", "gauge", "API calls admitted in flight now (rate x admission_latency_ms)", gateway.admission_cap());
   metric("billing_http_connections", "gauge", "open HTTP connections", h.active);
@@ -346,12 +354,12 @@ int serve(const config& c) {
 
   int exit_code = 0;
   {
-    invoice_registry registry{sys, ctx, static_cast<size_t>(c.registry_shards)};
+    auto registry = invoice_registry::make(sys, ctx, static_cast<size_t>(c.registry_shards));
     // Ready: every writer connected, and no supervised part waiting for its restart.
     actor_gateway gateway{sys, ctx, registry, [stats, &sup] { return stats->db_up() && sup.all_up(); },
                           static_cast<size_t>(c.scheduler_threads)};
     // Stopped (through the supervisor) before the registry it routes through goes.
-    sup.supervise<caf::actor>("sweeper", [&sys, ctx, &registry] { return spawn_sweeper(sys, ctx, registry); });
+    sup.supervise<caf::actor>("sweeper", [&sys, ctx, registry] { return spawn_sweeper(sys, ctx, registry); });
 
     net::http_client client;
     net::http_server* server_ptr = nullptr;
@@ -395,7 +403,7 @@ int serve(const config& c) {
     acfg.require_key = c.admin_require_key;
     acfg.stats = ecfg.stats;
     acfg.metrics = [&] {
-      return metrics_text(*stats, *server_ptr, gateway, registry, *bridge.stats, *ecfg.stats);
+      return metrics_text(*stats, *server_ptr, gateway, *registry, *ctx->stats, *bridge.stats, *ecfg.stats);
     };
     net::admin_edge admin{gateway, acfg};
     net::server_config admin_cfg;
@@ -447,8 +455,9 @@ int serve(const config& c) {
     admin_server.stop(std::chrono::seconds(1));
     client.stop();
     sup.stop("sweeper");
-    for (auto& shard : registry.shards())
-      caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
+    // The invoice actors finish what they hold (writes in flight are
+    // answered by the writers, which stop last).
+    registry->stop_all();
   }
   stop_bridge(sys, sup, bridge);
   caf::anon_send_exit(provider, caf::exit_reason::user_shutdown);

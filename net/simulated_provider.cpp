@@ -19,6 +19,11 @@ provider_actor::behavior_type simulated_provider() {
       return intent_info{intent_id{std::move(id)}, std::move(secret), "requires_payment_method", req.amount_cents,
                          req.currency, false};
     },
+    // Stateless: it cannot know what the simulator did to the intent since,
+    // nor its amount; payments reach billingd only as webhooks.
+    [](get_atom, const intent_id& id) -> intent_result {
+      return intent_info{id, {}, "requires_payment_method", 0, {}, false};
+    },
     [](cancel_atom, const intent_id& id, const invoice_id&) -> intent_result {
       return intent_info{id, {}, "canceled", 0, {}, false};
     },

@@ -4,7 +4,8 @@
 // invoice id), so a retry gets the same intent back, as with Stripe, and
 // the provider keeps no state. Payments happen through the simulator
 // route (net/simulator), which delivers signed webhooks to /webhook.
-// Runs on CAF's scheduler: it never blocks.
+// Retrieve answers requires_payment_method (it keeps no state). Runs on
+// CAF's scheduler: it never blocks.
 
 #include "protocol/messages.hpp"
 

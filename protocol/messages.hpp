@@ -6,6 +6,7 @@
 #include "protocol/outbox.hpp"
 #include "protocol/provider.hpp"
 #include "protocol/records.hpp"
+#include "protocol/reply.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -28,6 +29,7 @@ using due_atom = caf::atom_constant<caf::atom("due")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using secret_atom = caf::atom_constant<caf::atom("secret")>;
 using intent_atom = caf::atom_constant<caf::atom("intent")>;
 using health_atom = caf::atom_constant<caf::atom("health")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
@@ -36,27 +38,21 @@ using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using nudge_atom = caf::atom_constant<caf::atom("nudge")>;
 
-// One invoice's lifecycle, serialised (actors/invoice_actor).
-using invoice_actor = caf::typed_actor<
-  caf::replies_to<create_atom, create_invoice_request>::with<invoice_result>,
-  caf::replies_to<get_atom>::with<invoice_result>,
-  caf::replies_to<cancel_atom>::with<invoice_result>,
-  caf::replies_to<event_atom, incoming_event>::with<webhook_result>,
-  caf::replies_to<expire_atom>::with<webhook_result>,
-  caf::reacts_to<idle_atom>, // its own passivation timer
-  caf::reacts_to<stop_atom>>;          // from its shard: passivate now
+// The way back to an invoice actor's caller (protocol/reply.hpp).
+using invoice_reply = reply_to<invoice_result>;
+using event_reply = reply_to<webhook_result>;
 
-// A registry shard: owns the invoice actors whose id hashes to it, spawns
-// them on demand and passivates idle ones (actors/registry).
-using registry_actor = caf::typed_actor<
-  caf::replies_to<create_atom, invoice_id, create_invoice_request>::with<invoice_result>,
-  caf::replies_to<get_atom, invoice_id>::with<invoice_result>,
-  caf::replies_to<cancel_atom, invoice_id>::with<invoice_result>,
-  caf::replies_to<event_atom, invoice_id, incoming_event>::with<webhook_result>,
-  caf::replies_to<expire_atom, invoice_id>::with<webhook_result>,
-  // From an invoice actor that has been idle after handling `handled` requests.
-  caf::reacts_to<idle_atom, invoice_id, uint64_t>,
-  caf::replies_to<stats_atom>::with<uint64_t>>; // live invoice actors
+// One invoice's lifecycle, serialised (actors/invoice_actor). Reached only
+// through the invoice_registry (actors/registry.hpp), which counts what it
+// delivers; each message carries the reply_to it is answered through, once.
+using invoice_actor = caf::typed_actor<
+  caf::reacts_to<create_atom, create_invoice_request, invoice_reply>,
+  caf::reacts_to<get_atom, invoice_reply>,
+  caf::reacts_to<secret_atom, invoice_reply>, // get, with the client secret while unpaid
+  caf::reacts_to<cancel_atom, invoice_reply>,
+  caf::reacts_to<event_atom, incoming_event, event_reply>,
+  caf::reacts_to<expire_atom, event_reply>,
+  caf::reacts_to<idle_atom>>; // its own passivation timer
 
 // Group-committing writer (persistence/writer). Replies after COMMIT.
 using writer_actor = caf::typed_actor<
@@ -69,9 +65,13 @@ using reader_actor = caf::typed_actor<
   caf::replies_to<list_atom, invoice_filter>::with<list_result>,
   caf::replies_to<due_atom, unix_seconds, int32_t>::with<due_result>>;
 
-// The payment provider (net/simulated_provider, net/stripe_client).
+// The payment provider (net/simulated_provider, net/stripe_client). create is
+// idempotent on the invoice id; get reads the intent as the provider holds it
+// now; cancel answers the intent's real status when it is past cancelling
+// (succeeded, processing, canceled) instead of failing.
 using provider_actor = caf::typed_actor<
   caf::replies_to<create_atom, intent_request>::with<intent_result>,
+  caf::replies_to<get_atom, intent_id>::with<intent_result>,
   caf::replies_to<cancel_atom, intent_id, invoice_id>::with<intent_result>>;
 
 // The outbox queue (persistence/outbox_actor), detached, on its own
@@ -99,6 +99,8 @@ using outbox_listener = bridge_actor;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::create_invoice_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::invoice_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::incoming_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::invoice_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::event_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::webhook_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::write_command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::write_status)

@@ -37,7 +37,7 @@ struct fixture {
   std::shared_ptr<write_gate> gate = std::make_shared<write_gate>();
   std::shared_ptr<std::atomic<unix_seconds>> now = std::make_shared<std::atomic<unix_seconds>>(1'700'000'000);
   std::shared_ptr<actor_context> ctx = std::make_shared<actor_context>();
-  std::unique_ptr<invoice_registry> registry;
+  registry_ptr registry;
   std::unique_ptr<actor_gateway> gateway;
 
   explicit fixture(std::chrono::seconds idle = 60s, std::chrono::milliseconds timeout = 5'000ms) {
@@ -45,19 +45,18 @@ struct fixture {
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx->settings.idle_timeout = idle;
     ctx->settings.request_timeout = timeout;
-    ctx->writers = {actor_slot<writer_actor>::make(sys->spawn(holding_writer, db, gate))};
+    ctx->writers = {actor_slot<writer_actor>::make(caf::actor_cast<writer_actor>(sys->spawn(holding_writer, db, gate)))};
     ctx->reader = actor_slot<reader_actor>::make(sys->spawn(fake_reader, db));
     ctx->provider = spawn_simulated_provider(*sys);
     ctx->box = std::make_shared<secret_box>(secret_box::key_type{1, 2, 3});
     ctx->clock = [n = now] { return n->load(); };
-    registry = std::make_unique<invoice_registry>(*sys, ctx, 4);
-    gateway = std::make_unique<actor_gateway>(*sys, ctx, *registry, [] { return true; }, 2);
+    registry = invoice_registry::make(*sys, ctx, 4);
+    gateway = std::make_unique<actor_gateway>(*sys, ctx, registry, [] { return true; }, 2);
   }
 
   ~fixture() {
     gateway.reset();
-    for (auto& s : registry->shards())
-      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    registry->stop_all();
     caf::anon_send_exit(ctx->writers.front()->get(), caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->reader->get(), caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->provider, caf::exit_reason::user_shutdown);

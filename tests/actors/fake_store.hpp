@@ -61,13 +61,22 @@ struct write_gate {
 };
 
 struct holding_writer_state {
-  std::vector<caf::typed_response_promise<write_status>> held; // never answered
+  std::vector<caf::typed_response_promise<write_status>> held; // answered only on stop_atom
 };
 
-inline writer_actor::behavior_type
-holding_writer(writer_actor::stateful_pointer<holding_writer_state> self, std::shared_ptr<fake_db> db,
+// A writer that holds writes while the gate says so; stop_atom answers the
+// held ones `unavailable`, as the real writer does at its statement timeout.
+using holding_writer_actor = writer_actor::extend<caf::reacts_to<stop_atom>>;
+
+inline holding_writer_actor::behavior_type
+holding_writer(holding_writer_actor::stateful_pointer<holding_writer_state> self, std::shared_ptr<fake_db> db,
                std::shared_ptr<write_gate> gate) {
-  return {[self, db, gate](write_atom, const write_command& cmd) -> caf::result<write_status> {
+  return {[self](stop_atom) {
+            for (auto& rp : self->state.held)
+              rp.deliver(write_status::unavailable);
+            self->state.held.clear();
+          },
+          [self, db, gate](write_atom, const write_command& cmd) -> caf::result<write_status> {
     {
       std::lock_guard lock{gate->mtx};
       if (gate->hold) {

@@ -186,7 +186,7 @@ TEST_CASE("the sweeper cancels invoices past expires_at", "[actors]") {
   req.expires_in_seconds = 7 * 86'400;
   auto later = std::get<invoice_view>(f.create(req)).inv.id;
   f.now->fetch_add(86'400 + 1);
-  auto sweeper = spawn_sweeper(*f.sys, f.ctx, *f.registry);
+  auto sweeper = spawn_sweeper(*f.sys, f.ctx, f.registry);
   invoice_status status = invoice_status::pending;
   for (int i = 0; i < 100 && status != invoice_status::cancelled; ++i) {
     std::this_thread::sleep_for(50ms);

@@ -182,41 +182,6 @@ TEST_CASE("get, create and events racing on the same few ids lose no request",
   }
 }
 
-namespace {
-
-// Sends `first` and then `gets` reads for `id` straight to its shard, and
-// reports (index, answer) for each: 0 answered, 1 unavailable, 2 anything
-// else. Then reports "routed" once the shard has passed every one on.
-caf::behavior asker(caf::event_based_actor* self, registry_actor shard, invoice_id id,
-                    incoming_event first, int gets, caf::actor report) {
-  auto on_error = [self, report](int i) {
-    return [self, report, i](caf::error& e) {
-      self->send(report, i, e == caf::sec::request_receiver_down ? 1 : 2);
-    };
-  };
-  auto code_of = [](const failure* f) {
-    return f == nullptr ? 0 : f->code == billing_errc::unavailable ? 1 : 2;
-  };
-  self->request(shard, 30s, event_atom::value, id, first)
-    .then([self, report, code_of](webhook_result& r) {
-            self->send(report, 0, code_of(std::get_if<failure>(&r)));
-          },
-          on_error(0));
-  for (int i = 1; i <= gets; ++i)
-    self->request(shard, 30s, get_atom::value, id)
-      .then([self, report, code_of, i](invoice_result& r) {
-              self->send(report, i, code_of(std::get_if<failure>(&r)));
-            },
-            on_error(i));
-  // The shard answers in order: by now it has delegated everything above.
-  self->request(shard, 30s, stats_atom::value).then([self, report](uint64_t) {
-    self->send(report, std::string{"routed"});
-  });
-  return {[](stop_atom) {}};
-}
-
-} // namespace
-
 TEST_CASE("an invoice actor that dies answers its callers and is replaced", "[actors][supervision]") {
   fixture f{60s, 30'000ms};
   auto created = f.create(request());
@@ -229,13 +194,20 @@ TEST_CASE("an invoice actor that dies answers its callers and is replaced", "[ac
   }
   constexpr int gets = 20;
   caf::scoped_actor self{*f.sys};
-  auto client = f.sys->spawn(asker, f.registry->shard_for(id), id,
-                             f.make_event(event_kind::payment_failed, "evt_k", f.now->load()), gets,
-                             caf::actor_cast<caf::actor>(self));
-  bool routed = false;
-  self->receive([&](const std::string& s) { routed = s == "routed"; },
-                caf::after(10s) >> [] {});
-  REQUIRE(routed);
+  // The event, then `gets` reads, straight through the registry; each
+  // answer (0 answered, 1 unavailable, 2 anything else) comes back here.
+  auto report = caf::actor_cast<caf::actor>(self);
+  auto code_of = [](const failure* f) {
+    return f == nullptr ? 0 : f->code == billing_errc::unavailable ? 1 : 2;
+  };
+  f.registry->send(id, event_atom::value, f.make_event(event_kind::payment_failed, "evt_k", f.now->load()),
+                   event_reply{[report, code_of](webhook_result r) {
+                     caf::anon_send(report, 0, code_of(std::get_if<failure>(&r)));
+                   }});
+  for (int i = 1; i <= gets; ++i)
+    f.registry->send(id, get_atom::value, invoice_reply{[report, code_of, i](invoice_result r) {
+                       caf::anon_send(report, i, code_of(std::get_if<failure>(&r)));
+                     }});
   REQUIRE(eventually([&] {
     std::lock_guard lock{f.gate->mtx};
     return f.gate->requesters.size() == 1;
@@ -245,15 +217,28 @@ TEST_CASE("an invoice actor that dies answers its callers and is replaced", "[ac
     std::lock_guard lock{f.gate->mtx};
     victim = f.gate->requesters.front();
   }
+  // It crashes (an exception) in the middle of its work: right after the
+  // held write is answered.
+  f.ctx->fault_hook = [](const char* where, const invoice_id&) {
+    if (std::string_view{where} == "invoice.after_write")
+      throw std::runtime_error("injected fault");
+  };
+  victim.reset();
   const auto killed = std::chrono::steady_clock::now();
-  caf::anon_send_exit(victim, caf::exit_reason::kill);
-  // Every caller learns it at once: the one whose write was in progress,
-  // and those queued behind it (the request timeout is 30 s).
+  {
+    std::lock_guard lock{f.gate->mtx};
+    f.gate->hold = false;
+    f.gate->requesters.clear();
+  }
+  caf::anon_send(caf::actor_cast<holding_writer_actor>(f.ctx->writers.front()->get()), stop_atom::value);
   std::map<int, int> answers;
   for (int n = 0; n <= gets; ++n) {
     bool timed_out = false;
     self->receive([&](int i, int code) { answers[i] = code; },
                   caf::after(5s) >> [&] { timed_out = true; });
+    if (timed_out)
+      for (auto& [i, code] : answers)
+        UNSCOPED_INFO("answered " << i << " code " << code);
     REQUIRE_FALSE(timed_out);
   }
   CHECK(std::chrono::steady_clock::now() - killed < 2s);
@@ -262,8 +247,8 @@ TEST_CASE("an invoice actor that dies answers its callers and is replaced", "[ac
     INFO("request " << i);
     CHECK(code == 1);
   }
-  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
-  // The shard forgot it; the next request gets a fresh actor from the store.
+  f.ctx->fault_hook = nullptr;
+  // The registry forgot it; the next request gets a fresh actor from the store.
   CHECK(eventually([&] { return f.registry->live_actors() == 0; }));
   {
     std::lock_guard lock{f.gate->mtx};
@@ -277,4 +262,36 @@ TEST_CASE("an invoice actor that dies answers its callers and is replaced", "[ac
   REQUIRE(ok(retried));
   std::lock_guard lock{f.db->mtx};
   CHECK(f.db->events.count("evt_k") == 1);
+}
+
+TEST_CASE("messages wait while a write is in flight: the mailbox is the queue", "[actors]") {
+  fixture f{60s, 30'000ms};
+  auto created = f.create(request());
+  REQUIRE(ok(created));
+  auto id = std::get<invoice_view>(created).inv.id;
+  {
+    std::lock_guard lock{f.gate->mtx};
+    f.gate->hold = true;
+  }
+  std::promise<webhook_result> ev_done;
+  std::promise<invoice_result> get_done;
+  f.registry->send(id, event_atom::value, f.make_event(event_kind::payment_failed, "evt_q", f.now->load()),
+                   event_reply{[&](webhook_result r) { ev_done.set_value(std::move(r)); }});
+  REQUIRE(eventually([&] {
+    std::lock_guard lock{f.gate->mtx};
+    return f.gate->requesters.size() == 1;
+  }));
+  f.registry->send(id, get_atom::value, invoice_reply{[&](invoice_result r) { get_done.set_value(std::move(r)); }});
+  auto get_future = get_done.get_future();
+  // The get is not answered while the event's write is held...
+  CHECK(get_future.wait_for(300ms) == std::future_status::timeout);
+  {
+    std::lock_guard lock{f.gate->mtx};
+    f.gate->hold = false;
+    f.gate->requesters.clear();
+  }
+  caf::anon_send(caf::actor_cast<holding_writer_actor>(f.ctx->writers.front()->get()), stop_atom::value);
+  // ...and is answered after it, with the state the write left.
+  REQUIRE(get_future.wait_for(5s) == std::future_status::ready);
+  CHECK(ev_done.get_future().wait_for(5s) == std::future_status::ready);
 }

@@ -173,7 +173,7 @@ TEST_CASE("the expiry sweeper comes back after a kill and keeps sweeping", "[sup
   auto due = std::get<invoice_view>(f.create(request("shp_due"))).inv.id;
   supervisor sup{*f.sys, restart_policy{.backoff_min = 100ms}};
   auto sweeper = sup.supervise<caf::actor>("sweeper", [&] {
-    return spawn_sweeper(*f.sys, f.ctx, *f.registry);
+    return spawn_sweeper(*f.sys, f.ctx, f.registry);
   });
   auto first = sweeper->get();
   caf::anon_send_exit(first, caf::exit_reason::kill);
