@@ -79,7 +79,11 @@ private:
       if (level.value->is_array()) {
         // An outer array's last element is open; the innermost one's next is being read.
         auto index = level.value->size() - (i + 1 < open_.size() ? 1 : 0);
-        out += "[" + std::to_string(index) + "]";
+        // Appended piecewise: GCC 12 -O3 warns (-Wrestrict, a false
+        // positive) on "[" + std::to_string(...) in Release builds.
+        out += '[';
+        out += std::to_string(index);
+        out += ']';
       } else {
         if (!out.empty())
           out += '.';
