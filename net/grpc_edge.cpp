@@ -371,13 +371,16 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
     std::optional<bool> shown;
     std::unique_lock lock{mu};
     while (!stopping) {
+      lock.unlock(); // calls finishing meanwhile need mu
       const bool ready = api.ready();
       if (shown != ready) {
         hc->SetServingStatus("", ready);
         hc->SetServingStatus(service_name, ready);
         shown = ready;
       }
-      cv.wait_for(lock, cfg.health_interval);
+      lock.lock();
+      if (!stopping)
+        cv.wait_for(lock, cfg.health_interval);
     }
   }
 };

@@ -111,8 +111,8 @@ void request_metrics::write(std::ostream& out) const {
     for (size_t c = 0; c < status_classes.size(); ++c)
       if (c == 1 || http[r][c].count() > 0)
         http[r][c].write(out, http_name,
-                       std::string{"route=\""} + route_labels[r].route + "\",method=\"" + route_labels[r].method
-                         + "\",status_class=\"" + status_classes[c] + '"');
+                         std::string{"route=\""} + route_labels[r].route + "\",method=\"" + route_labels[r].method
+                           + "\",status_class=\"" + status_classes[c] + '"');
   const char* grpc_name = "billing_grpc_request_duration_seconds";
   head(out, grpc_name, "histogram",
        "gRPC calls of billing.v1.BillingService from arrival to Finish, by method and status code "
@@ -121,8 +121,8 @@ void request_metrics::write(std::ostream& out) const {
     for (size_t c = 0; c <= 16; ++c)
       if (c == 0 || grpc[m][c].count() > 0)
         grpc[m][c].write(out, grpc_name,
-                       std::string{"method=\""} + std::string{to_string(static_cast<grpc_method>(m))}
-                         + "\",code=\"" + grpc_code_name(static_cast<grpc_code>(c)) + '"');
+                         std::string{"method=\""} + std::string{to_string(static_cast<grpc_method>(m))}
+                           + "\",code=\"" + grpc_code_name(static_cast<grpc_code>(c)) + '"');
   const char* wh = "billing_webhook_events_total";
   head(out, wh, "counter",
        "webhook deliveries by event type (\"unverified\" when the signature failed, \"other\" for types "
