@@ -826,9 +826,23 @@ export async function freePort(lo = 55600, span = 3000) {
   throw new Error('no free port found');
 }
 
-// Common scaffold: fresh database, migrated, billingd serving. Returns a
-// context with cleanup(); on test failure dumps the billingd log tail.
-export async function setup(name, { args = [], env: extraEnv = {} } = {}) {
+// What makes billingd use a (fake) Stripe: `stripe` = { base, key, caFile? }
+// (tests/stripe/fake_stripe.mjs gives all three). The key goes in the
+// environment, never on the command line.
+export function stripeOptions(stripe) {
+  if (!stripe) return { args: [], env: {} };
+  const args = ['--provider=stripe', `--stripe-api-base=${stripe.base}`];
+  if (stripe.caFile) args.push(`--stripe-ca-path=${stripe.caFile}`);
+  return { args, env: { BILLING_STRIPE_SECRET_KEY: stripe.key } };
+}
+
+// Common scaffold: fresh database, migrated, billingd serving (on a fake
+// Stripe with `stripe`, see stripeOptions). Returns a context with cleanup();
+// on test failure dumps the billingd log tail.
+export async function setup(name, { args: ownArgs = [], env: ownEnv = {}, stripe } = {}) {
+  const viaStripe = stripeOptions(stripe);
+  const args = [...viaStripe.args, ...ownArgs];
+  const extraEnv = { ...viaStripe.env, ...ownEnv };
   const env = requireEnv();
   const database = await createDatabase(env.adminUrl, name);
   const secrets = newSecrets();
