@@ -78,6 +78,11 @@ struct pg_store::impl {
 
   // Runs `cmds` in one transaction. Throws pqxx exceptions; the caller maps them.
   std::vector<write_status> write_once(std::span<const write_command> cmds);
+  // write_once for the `live` commands in one statement (billing_write_batch,
+  // migration 0003) in autocommit: one round trip, COMMIT included. Only for
+  // batches in which no invoice has two changes.
+  void write_in_one_round_trip(std::span<const write_command> cmds, std::vector<write_status>& st,
+                               const std::vector<char>& live);
   void insert_changes(pqxx::work& tx, std::span<const write_command> cmds,
                       const std::vector<size_t>& idx, std::vector<write_status>& st,
                       std::vector<char>& live);
@@ -115,6 +120,30 @@ std::vector<write_status> pg_store::impl::write_once(std::span<const write_comma
   }
   if (invalid > 0)
     spdlog::error("pg_store: refused {} write command(s) whose invoice id is not a uuid", invalid);
+
+  // In-batch duplicate event ids: the first wins, whichever path writes.
+  {
+    std::unordered_set<std::string_view> seen;
+    for (size_t i = 0; i < n; ++i)
+      if (live[i] && cmds[i].event && !seen.insert(cmds[i].event->id.str()).second) {
+        st[i] = write_status::duplicate_event;
+        live[i] = 0;
+      }
+  }
+  // The normal batch (an invoice actor has one write in flight at a time, so
+  // each invoice appears once) goes in one round trip; a chain of changes to
+  // one invoice needs rounds, one statement per table.
+  {
+    std::unordered_set<std::string> changed;
+    bool chain = false;
+    for (size_t i = 0; i < n && !chain; ++i)
+      if (live[i] && cmds[i].change)
+        chain = !changed.insert(pg_detail::uuid_key(cmds[i].change->next.inv.id.str())).second;
+    if (!chain) {
+      write_in_one_round_trip(cmds, st, live);
+      return st;
+    }
+  }
 
   pqxx::work tx{*conn};
 
@@ -212,6 +241,107 @@ std::vector<write_status> pg_store::impl::write_once(std::span<const write_comma
 
   tx.commit();
   return st;
+}
+
+namespace {
+
+// "{1,5}" -> {1, 5}
+std::vector<size_t> parse_int_array(std::string_view text) {
+  std::vector<size_t> out;
+  size_t v = 0;
+  bool in = false;
+  for (char ch : text) {
+    if (ch >= '0' && ch <= '9') {
+      v = v * 10 + static_cast<size_t>(ch - '0');
+      in = true;
+    } else if (in) {
+      out.push_back(v);
+      v = 0;
+      in = false;
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+void pg_store::impl::write_in_one_round_trip(std::span<const write_command> cmds,
+                                             std::vector<write_status>& st,
+                                             const std::vector<char>& live) {
+  pg_array e_ord, e_id, e_type, e_invoice, e_outcome, e_received;
+  pg_array c_ord, c_expected, c_id, c_user, c_shipment, c_workflow, c_amount, c_currency, c_status,
+    c_provider, c_intent, c_sealed, c_expires, c_created, c_updated, c_paid, c_last_event, c_fcode,
+    c_fmsg;
+  pg_array s_ord, s_invoice, s_signal, s_payload, s_created;
+  bool any = false;
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    if (!live[i])
+      continue;
+    any = true;
+    const auto& c = cmds[i];
+    const auto ord = static_cast<int64_t>(i);
+    if (c.event) {
+      const auto& ev = *c.event;
+      e_ord.add(ord);
+      e_id.add(ev.id.str());
+      e_type.add(ev.type);
+      if (pg_detail::is_uuid(ev.invoice.str()))
+        e_invoice.add(ev.invoice.str());
+      else
+        e_invoice.add_null();
+      e_outcome.add(to_string(ev.result));
+      e_received.add(ev.received_at);
+    }
+    if (c.change) {
+      const auto& ch = *c.change;
+      const auto& inv = ch.next.inv;
+      c_ord.add(ord);
+      c_expected.add(ch.expected_version);
+      c_id.add(inv.id.str());
+      c_user.add(inv.user_id);
+      c_shipment.add(inv.shipment_id);
+      c_workflow.add(inv.workflow_id);
+      c_amount.add(inv.amount_cents);
+      c_currency.add(inv.currency);
+      c_status.add(to_string(inv.status));
+      c_provider.add(inv.provider);
+      c_intent.add_or_null(inv.provider_intent_id.str());
+      c_sealed.add_or_null(pg_detail::base64_encode(ch.next.sealed_client_secret));
+      c_expires.add(inv.expires_at);
+      c_created.add(inv.created_at);
+      c_updated.add(inv.updated_at);
+      c_paid.add_or_null(inv.paid_at);
+      c_last_event.add_or_null(inv.last_event_at);
+      c_fcode.add_or_null(inv.failure_code);
+      c_fmsg.add_or_null(inv.failure_message);
+    }
+    if (c.signal) {
+      const auto& sg = *c.signal;
+      s_ord.add(ord);
+      s_invoice.add(sg.invoice.str());
+      s_signal.add(sg.signal);
+      s_payload.add(sg.payload);
+      s_created.add(sg.created_at);
+    }
+  }
+  if (!any)
+    return;
+  pqxx::nontransaction tx{*conn};
+  auto r = tx.exec_prepared(
+    write_batch_stmt.name, e_ord.str(), e_id.str(), e_type.str(), e_invoice.str(), e_outcome.str(),
+    e_received.str(), c_ord.str(), c_expected.str(), c_id.str(), c_user.str(), c_shipment.str(),
+    c_workflow.str(), c_amount.str(), c_currency.str(), c_status.str(), c_provider.str(),
+    c_intent.str(), c_sealed.str(), c_expires.str(), c_created.str(), c_updated.str(), c_paid.str(),
+    c_last_event.str(), c_fcode.str(), c_fmsg.str(), s_ord.str(), s_invoice.str(), s_signal.str(),
+    s_payload.str(), s_created.str());
+  if (r.size() != 1)
+    throw std::runtime_error{"billing_write_batch returned no row"};
+  for (size_t i : parse_int_array(r[0][0].c_str()))
+    if (i < st.size())
+      st[i] = write_status::duplicate_event;
+  for (size_t i : parse_int_array(r[0][1].c_str()))
+    if (i < st.size())
+      st[i] = write_status::version_conflict;
 }
 
 void pg_store::impl::insert_changes(pqxx::work& tx, std::span<const write_command> cmds,

@@ -79,6 +79,15 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
   AS u(invoice_id, signal, payload, created_at, ord)
 ORDER BY u.ord)sql"};
 
+// A whole batch in one statement (the function is migration 0003's).
+inline constexpr statement write_batch_stmt{"billing_write_batch_fn",
+  "SELECT duplicates::text, conflicts::text FROM billing_write_batch("
+  "$1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], "
+  "$7::int[], $8::bigint[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::bigint[], "
+  "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::bigint[], "
+  "$21::bigint[], $22::bigint[], $23::bigint[], $24::text[], $25::text[], "
+  "$26::int[], $27::uuid[], $28::text[], $29::text[], $30::bigint[])"};
+
 #define BILLING_INVOICE_COLUMNS                                                          \
   "id::text, user_id, shipment_id, workflow_id, amount_cents, currency, status, version, " \
   "provider, provider_intent_id, extract(epoch FROM expires_at)::bigint, "              \
@@ -117,7 +126,7 @@ inline constexpr statement due_for_expiry_stmt{"billing_due_for_expiry",
 #undef BILLING_INVOICE_COLUMNS
 
 inline constexpr statement all_statements[] = {
-  insert_events, delete_events, insert_invoices, update_invoices, insert_outbox, load_invoice,
+  write_batch_stmt, insert_events, delete_events, insert_invoices, update_invoices, insert_outbox, load_invoice,
   load_invoices,
   find_by_intent_stmt, list_by_shipment, list_by_workflow, list_by_both, due_for_expiry_stmt,
 };
