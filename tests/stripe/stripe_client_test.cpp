@@ -246,7 +246,7 @@ TEST_CASE("stripe_client: retries are bounded in time", "[stripe][client]") {
   auto e = why(f.ask(create_atom::value, req));
   auto took = std::chrono::steady_clock::now() - t0;
   CHECK(e.code == billing_errc::unavailable);
-  CHECK(took < std::chrono::milliseconds(1'500));
+  CHECK(took < std::chrono::milliseconds(2'500)); // the budget (1 s), not 51 attempts of 300 ms
   auto n = f.stripe.requests().size();
   CHECK(n >= 2);
   CHECK(n <= 4);
