@@ -1,15 +1,17 @@
 #include "actors/admission.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace billing {
 
 admission_limit::admission_limit(std::chrono::milliseconds target, size_t floor, size_t ceiling,
-                                 std::chrono::milliseconds window)
+                                 std::chrono::milliseconds window, std::chrono::seconds memory)
   : target_ns_(std::chrono::nanoseconds(target).count()),
     floor_(std::min(floor, ceiling)),
     ceiling_(ceiling),
     window_ns_(std::max<int64_t>(std::chrono::nanoseconds(window).count(), 1)),
+    memory_ns_(static_cast<double>(std::max<int64_t>(std::chrono::nanoseconds(memory).count(), 1))),
     limit_(target.count() > 0 ? std::min(floor, ceiling) : ceiling) {
 }
 
@@ -30,9 +32,12 @@ size_t admission_limit::limit(clock::time_point now) noexcept {
       && window_start_ns_.compare_exchange_strong(start, t, std::memory_order_acq_rel)) {
     const uint64_t done = completed_.load(std::memory_order_relaxed);
     const uint64_t in_window = done - completed_at_start_.exchange(done, std::memory_order_relaxed);
-    // rate x target = in_window / elapsed x target
-    const double cap = static_cast<double>(in_window) * static_cast<double>(target_ns_)
-                       / static_cast<double>(elapsed);
+    // Capacity: the peak completion rate, decaying with time constant
+    // memory_ns_; the cap is capacity x target. Only the caller that won
+    // the window's compare-and-set gets here, so peak_per_ns_ has one writer.
+    const double rate = static_cast<double>(in_window) / static_cast<double>(elapsed);
+    peak_per_ns_ = std::max(rate, peak_per_ns_ * std::exp(-static_cast<double>(elapsed) / memory_ns_));
+    const double cap = peak_per_ns_ * static_cast<double>(target_ns_);
     const size_t next = cap >= static_cast<double>(ceiling_)
                           ? ceiling_
                           : std::max(floor_, static_cast<size_t>(cap));

@@ -30,10 +30,10 @@ struct actor_settings {
   provider_mode mode = provider_mode::test;     // events from the other mode are mismatches
   int max_conflict_retries = 3;                 // re-read and re-apply after a CAS conflict
   size_t max_in_flight = 20'000;                // requests the gateway accepts at once
-  // Under overload, calls in flight are capped at the recent completion
-  // rate x this (actors/admission.hpp), never below admission_floor. 0: off.
+  // Under overload, calls in flight are capped at the peak completion rate
+  // x this (actors/admission.hpp), never below admission_floor. 0: off.
   std::chrono::milliseconds admission_latency{50};
-  size_t admission_floor = 256;
+  size_t admission_floor = 1024;
   std::chrono::seconds sweep_interval{5};
   int32_t sweep_page = 500;
 };

@@ -98,8 +98,8 @@ const std::vector<setting>& settings() {
     {"max_in_flight", kind::integer, "20000", 1, 1'000'000, false,
      "most API calls in flight; more are answered 503", integer(&config::max_in_flight)},
     {"admission_latency_ms", kind::integer, "50", 0, 60'000, false,
-     "latency to hold under overload: API calls in flight are capped at the recent completion "
-     "rate times this (at least 256), more are answered 503 + Retry-After; 0: off",
+     "latency to hold under overload: API calls in flight are capped at the peak completion "
+     "rate of the last ~10 s times this (at least 1024), more are answered 503 + Retry-After; 0: off",
      integer(&config::admission_latency_ms)},
     {"writers", kind::integer, "1", 1, 16, false,
      "database connections for group commits (invoices are split among them; more than one "

@@ -29,7 +29,7 @@ TEST_CASE("admission: a quiet service admits the floor, not less", "[admission]"
   CHECK(a.limit(now) == 256);
 }
 
-TEST_CASE("admission: the cap is the recent rate times the target latency", "[admission]") {
+TEST_CASE("admission: the cap is the peak rate times the target latency", "[admission]") {
   admission_limit a{50ms, 256, 20'000};
   auto now = clock_type::time_point{} + 1h;
   a.limit(now);
@@ -37,8 +37,31 @@ TEST_CASE("admission: the cap is the recent rate times the target latency", "[ad
   CHECK(a.limit(now) == 500);
   run_window(a, now, 2'000, 100ms); // 20,000/s
   CHECK(a.limit(now) == 1'000);
-  run_window(a, now, 300, 100ms); // slower: the cap follows down
+  // Slower now (offered load fell, or a commit stalled): capacity is still
+  // ~20,000/s, so the cap stays near it instead of refusing the next burst.
+  run_window(a, now, 300, 100ms);
+  CHECK(a.limit(now) >= 980);
+  // It forgets with a time constant of 10 s: after a minute at 3,000/s the
+  // cap is 3,000/s x 50 ms (below the floor here).
+  for (int w = 0; w < 600; ++w)
+    run_window(a, now, 300, 100ms);
   CHECK(a.limit(now) == 256);
+}
+
+TEST_CASE("admission: below capacity a stall is not refused", "[admission]") {
+  // 5,000/s offered to a service that did 12,000/s a few seconds ago: a
+  // 150 ms stall puts 750 calls in flight; the cap (12,000/s x 50 ms = 600,
+  // the floor 1,024) admits them.
+  admission_limit a{50ms, 1'024, 20'000};
+  auto now = clock_type::time_point{} + 1h;
+  a.limit(now);
+  for (int w = 0; w < 10; ++w)
+    run_window(a, now, 1'200, 100ms);
+  for (int w = 0; w < 30; ++w)
+    run_window(a, now, 500, 100ms);
+  CHECK(a.limit(now) >= 1'024);
+  run_window(a, now, 0, 150ms); // the stall: nothing completes
+  CHECK(a.limit(now) >= 750);
 }
 
 TEST_CASE("admission: the cap moves once per window, not per call", "[admission]") {
@@ -53,6 +76,8 @@ TEST_CASE("admission: the cap moves once per window, not per call", "[admission]
   CHECK(a.limit(now) == 500);
   now += 1ms; // 5,000 calls in the 100 ms since the last window: 50,000/s x 50 ms
   CHECK(a.limit(now) == 2'500);
+  run_window(a, now, 0, 100ms); // nothing done: the peak decays by e^-0.01 only
+  CHECK(a.limit(now) >= 2'450);
 }
 
 TEST_CASE("admission: never above the ceiling; target 0 is no cap", "[admission]") {
