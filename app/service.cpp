@@ -12,6 +12,7 @@
 #include "net/request_metrics.hpp"
 #include "net/http_server.hpp"
 #include "net/simulated_provider.hpp"
+#include "net/stripe_client.hpp"
 #include "net/callback_sink.hpp"
 #include "net/simulator.hpp"
 #include "net/temporal_sink.hpp"
@@ -86,7 +87,6 @@ void bridge_metrics(std::ostringstream& out, const bridge_stats& b) {
       << hist << "_count{" << sink << "} " << snap.latency_count << '\n';
 }
 
-// The edges' counters: webhook outcomes, refusals, auth failures.
 // Request latency histograms, webhooks by type and verdict, rate-limit
 // refusals per key (net/request_metrics, net/key_limits).
 std::string request_metrics_text(const net::request_metrics& m, const net::key_limits& limits) {
@@ -99,6 +99,7 @@ std::string request_metrics_text(const net::request_metrics& m, const net::key_l
   return out.str();
 }
 
+// The edges' counters: webhook outcomes, refusals, auth failures.
 void edge_metrics(std::ostringstream& out, const net::edge_stats& e) {
   out << "# HELP billing_webhook_outcomes_total signed webhooks answered 200, by outcome\n"
          "# TYPE billing_webhook_outcomes_total counter\n";
@@ -310,6 +311,37 @@ int serve(const config& c) {
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(c.scheduler_threads));
   caf::actor_system sys{caf_cfg};
 
+  // The payment provider, before anything that would have to be stopped if
+  // it cannot start: Stripe's API, or the simulated provider (test mode).
+  provider_actor provider;
+  if (c.provider == "stripe") {
+    using ms = std::chrono::milliseconds;
+    net::stripe_client_config pcfg;
+    pcfg.secret_key = c.stripe_secret_key;
+    pcfg.api_base = c.stripe_api_base;
+    pcfg.api_version = c.stripe_api_version;
+    pcfg.ca_file = c.stripe_ca_path;
+    pcfg.max_concurrency = static_cast<size_t>(c.stripe_max_concurrency);
+    pcfg.connect_timeout = ms(c.stripe_connect_timeout_ms);
+    pcfg.retry.max_retries = static_cast<int>(c.stripe_max_retries);
+    pcfg.retry.attempt_timeout = ms(c.stripe_timeout_ms);
+    // Every attempt and wait of a call ends before the invoice actor stops
+    // waiting for it (request_timeout_ms), with a margin for the hops.
+    pcfg.retry.budget = ms(c.request_timeout_ms) - std::min(ms(c.request_timeout_ms) / 10, ms(500));
+    auto spawned = net::spawn_stripe_client(sys, pcfg);
+    if (!ok(spawned)) {
+      spdlog::error("configuration: {}", std::get<failure>(spawned).message);
+      return 2;
+    }
+    provider = std::get<provider_actor>(spawned);
+    spdlog::info("provider: Stripe at {} ({} mode, Stripe-Version {}, at most {} requests in flight, {} ms "
+                 "per attempt, {} retries)",
+                 c.stripe_api_base, c.stripe_live ? "live" : "test", c.stripe_api_version,
+                 c.stripe_max_concurrency, c.stripe_timeout_ms, c.stripe_max_retries);
+  } else {
+    provider = spawn_simulated_provider(sys);
+  }
+
   // Persistence first: everything else writes or reads through it. The
   // bridge reads the outbox on a connection of its own and is spawned before
   // the writer, which nudges it after each commit that wrote outbox rows.
@@ -335,14 +367,14 @@ int serve(const config& c) {
   rcfg.url = c.database_url;
   rcfg.readers = static_cast<size_t>(c.readers);
   auto reader = sup.supervise<reader_actor>("reader", [&sys, rcfg] { return spawn_readers(sys, rcfg); });
-  auto provider = spawn_simulated_provider(sys);
 
   auto ctx = std::make_shared<actor_context>();
   ctx->settings.idle_timeout = std::chrono::seconds(c.idle_timeout_seconds);
   ctx->settings.default_expiry_seconds = c.invoice_expiry_seconds;
   ctx->settings.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
-  ctx->settings.provider_name = c.provider;
-  ctx->settings.mode = provider_mode::test; // the simulated provider is test mode
+  ctx->settings.provider_name = c.provider; // "stripe" or "simulated"
+  // Stripe's mode is its key's; the simulated provider is test mode.
+  ctx->settings.mode = c.provider == "stripe" && c.stripe_live ? provider_mode::live : provider_mode::test;
   ctx->settings.max_in_flight = static_cast<size_t>(c.max_in_flight);
   ctx->settings.admission_latency = std::chrono::milliseconds(c.admission_latency_ms);
   ctx->settings.sweep_interval = std::chrono::seconds(c.sweep_interval_seconds);
@@ -378,20 +410,34 @@ int serve(const config& c) {
     ecfg.clock = wall_clock;
     ecfg.keys = keys;
     ecfg.log_summary_interval = std::chrono::seconds(c.log_summary_interval_seconds);
+    // One rate limiter and one set of request metrics for both API edges.
+    ecfg.limits = std::make_shared<net::key_limits>(*keys);
+    ecfg.metrics = std::make_shared<net::request_metrics>();
     net::http_edge edge{gateway, ecfg, c.provider == "simulated" ? &simulator : nullptr};
+
+    net::grpc_edge_config gcfg;
+    gcfg.address = c.grpc_address;
+    gcfg.port = static_cast<uint16_t>(c.grpc_port);
+    gcfg.tls_cert_file = c.tls_cert_path;
+    gcfg.tls_key_file = c.tls_key_path;
+    gcfg.keys = keys;
+    gcfg.limits = ecfg.limits;
+    gcfg.stats = ecfg.stats;
+    gcfg.metrics = ecfg.metrics;
+    gcfg.max_watches = static_cast<size_t>(c.grpc_max_watches);
+    gcfg.log_summary_interval = ecfg.log_summary_interval;
+    net::grpc_edge grpc{gateway, gcfg};
 
     net::server_config scfg;
     scfg.address = c.http_address;
     scfg.port = static_cast<uint16_t>(c.http_port);
     scfg.io_threads = static_cast<int>(c.io_threads);
-    };
-    acfg.latency = ecfg.metrics;
-    acfg.metrics = [inner = std::move(acfg.metrics), &ecfg] {
-      return inner() + request_metrics_text(*ecfg.metrics, *ecfg.limits);
     scfg.body_limit = static_cast<size_t>(c.body_limit_bytes);
     scfg.max_connections = static_cast<size_t>(c.max_connections);
     scfg.max_requests_per_connection = static_cast<size_t>(c.max_requests_per_connection);
     scfg.max_buffered_bytes = static_cast<size_t>(c.max_buffered_bytes);
+    scfg.tls_cert_file = c.tls_cert_path;
+    scfg.tls_key_file = c.tls_key_path;
     net::http_server server{scfg, [&edge](net::request&& req, net::responder reply) {
                               edge.handle(std::move(req), std::move(reply));
                             }};
@@ -404,6 +450,10 @@ int serve(const config& c) {
     acfg.stats = ecfg.stats;
     acfg.metrics = [&] {
       return metrics_text(*stats, *server_ptr, gateway, *registry, *ctx->stats, *bridge.stats, *ecfg.stats);
+    };
+    acfg.latency = ecfg.metrics;
+    acfg.metrics = [inner = std::move(acfg.metrics), &ecfg] {
+      return inner() + request_metrics_text(*ecfg.metrics, *ecfg.limits);
     };
     net::admin_edge admin{gateway, acfg};
     net::server_config admin_cfg;
@@ -420,36 +470,25 @@ int serve(const config& c) {
     if (!admin_server.start(error)) {
       spdlog::error("cannot start the admin listener: {}", error);
       exit_code = 1;
+    } else if (!grpc.start(error)) {
+      spdlog::error("cannot start the gRPC edge: {}", error);
+      exit_code = 1;
     } else if (server.start(error)) {
       log_at_any_level(fmt::format("billingd admin listening on http://{}:{} (/metrics, /healthz, /readyz)",
-    // One rate limiter and one set of request metrics for both API edges.
-    ecfg.limits = std::make_shared<net::key_limits>(*keys);
-    ecfg.metrics = std::make_shared<net::request_metrics>();
                                    c.admin_address, admin_server.port()));
+      // Before the API line: scripts take that one as "serving".
+      log_at_any_level(fmt::format("billingd grpc listening on {}:{} ({}, billing.v1.BillingService, health, reflection)",
+                                   c.grpc_address, grpc.port(), c.tls_cert_path.empty() ? "plaintext" : "TLS"));
       log_at_any_level(fmt::format(
-    net::grpc_edge_config gcfg;
-    gcfg.address = c.grpc_address;
-    gcfg.port = static_cast<uint16_t>(c.grpc_port);
-    gcfg.tls_cert_file = c.tls_cert_path;
-    gcfg.tls_key_file = c.tls_key_path;
-    gcfg.keys = keys;
-    gcfg.limits = ecfg.limits;
-    gcfg.stats = ecfg.stats;
-    gcfg.metrics = ecfg.metrics;
-    gcfg.max_watches = static_cast<size_t>(c.grpc_max_watches);
-    gcfg.log_summary_interval = ecfg.log_summary_interval;
-    net::grpc_edge grpc{gateway, gcfg};
-
         "billingd listening on {}://{}:{} (provider {}, {} API keys, {} scheduler threads, {} io threads)",
         c.tls_cert_path.empty() ? "http" : "https", c.http_address, server.port(), c.provider, c.api_keys.size(), c.scheduler_threads, c.io_threads));
       wait_for_stop_signal();
       // Stop in reverse: no new requests, answer those in flight, then the
       // actors, then the writer flushes its last batch.
+      grpc.stop(std::chrono::seconds(10));
       server.stop(std::chrono::seconds(10));
     } else {
       spdlog::error("cannot start the HTTP edge: {}", error);
-    scfg.tls_cert_file = c.tls_cert_path;
-    scfg.tls_key_file = c.tls_key_path;
       exit_code = 1;
     }
     admin_server.stop(std::chrono::seconds(1));
@@ -468,10 +507,3 @@ int serve(const config& c) {
 }
 
 } // namespace billing::app
-    } else if (!grpc.start(error)) {
-      spdlog::error("cannot start the gRPC edge: {}", error);
-      exit_code = 1;
-      // Before the API line: scripts take that one as "serving".
-      log_at_any_level(fmt::format("billingd grpc listening on {}:{} ({}, billing.v1.BillingService, health, reflection)",
-                                   c.grpc_address, grpc.port(), c.tls_cert_path.empty() ? "plaintext" : "TLS"));
-      grpc.stop(std::chrono::seconds(10));
