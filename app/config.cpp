@@ -205,6 +205,15 @@ const std::vector<setting>& settings() {
      "first retry backoff (doubles per attempt, jittered)", integer(&config::bridge_retry_min_ms)},
     {"bridge_retry_max_ms", kind::integer, "60000", 1, 86'400'000, false, "retry backoff cap",
      integer(&config::bridge_retry_max_ms)},
+    {"event_retention_days", kind::integer, "30", 3, 3'650, false,
+     "keep webhook_events (the dedupe record) this long; at least 3, Stripe's retry window",
+     integer(&config::event_retention_days)},
+    {"outbox_retention_days", kind::integer, "7", 1, 3'650, false,
+     "keep delivered outbox rows this long (undelivered and dead rows are never pruned)",
+     integer(&config::outbox_retention_days)},
+    {"prune_interval_seconds", kind::integer, "600", 10, 86'400, false,
+     "how often old webhook_events and delivered outbox rows are deleted",
+     integer(&config::prune_interval_seconds)},
     {"bridge_retry_horizon_seconds", kind::integer, "86400", 1, 30 * 86'400, false,
      "retry a signal this long, then mark it dead (billingd outbox retry re-drives it)",
      integer(&config::bridge_retry_horizon_seconds)},
@@ -491,6 +500,9 @@ std::string describe(const config& c) {
   line("bridge_retry_min_ms", std::to_string(c.bridge_retry_min_ms));
   line("bridge_retry_max_ms", std::to_string(c.bridge_retry_max_ms));
   line("bridge_retry_horizon_seconds", std::to_string(c.bridge_retry_horizon_seconds));
+  line("event_retention_days", std::to_string(c.event_retention_days));
+  line("outbox_retention_days", std::to_string(c.outbox_retention_days));
+  line("prune_interval_seconds", std::to_string(c.prune_interval_seconds));
   return out.str();
 }
 

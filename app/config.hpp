@@ -97,6 +97,11 @@ struct config {
   int64_t bridge_retry_min_ms = 0;
   int64_t bridge_retry_max_ms = 0;
   int64_t bridge_retry_horizon_seconds = 0;
+
+  // Retention (persistence/pruner).
+  int64_t event_retention_days = 0;
+  int64_t outbox_retention_days = 0;
+  int64_t prune_interval_seconds = 0;
 };
 
 struct config_error {

@@ -18,6 +18,7 @@
 #include "net/temporal_sink.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/outbox_actor.hpp"
+#include "persistence/pruner.hpp"
 #include "persistence/reader.hpp"
 #include "persistence/writer.hpp"
 
@@ -392,6 +393,13 @@ int serve(const config& c) {
                           static_cast<size_t>(c.scheduler_threads)};
     // Stopped (through the supervisor) before the registry it routes through goes.
     sup.supervise<caf::actor>("sweeper", [&sys, ctx, registry] { return spawn_sweeper(sys, ctx, registry); });
+    // Retention, on a connection of its own: the tables a transition touches stay small.
+    pruner_config prune;
+    prune.url = c.database_url;
+    prune.interval = std::chrono::seconds(c.prune_interval_seconds);
+    prune.event_retention = std::chrono::hours(24 * c.event_retention_days);
+    prune.outbox_retention = std::chrono::hours(24 * c.outbox_retention_days);
+    sup.supervise<caf::actor>("pruner", [&sys, prune] { return spawn_pruner(sys, prune); });
 
     net::http_client client;
     net::http_server* server_ptr = nullptr;
@@ -494,6 +502,7 @@ int serve(const config& c) {
     admin_server.stop(std::chrono::seconds(1));
     client.stop();
     sup.stop("sweeper");
+    sup.stop("pruner");
     // The invoice actors finish what they hold (writes in flight are
     // answered by the writers, which stop last).
     registry->stop_all();

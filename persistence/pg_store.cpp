@@ -651,4 +651,18 @@ due_result pg_store::due_for_expiry(unix_seconds now, int32_t limit) {
   }
 }
 
+result<int64_t> pg_store::prune(std::chrono::seconds event_age, std::chrono::seconds outbox_age,
+                                int32_t chunk) {
+  if (!connected())
+    return fail(billing_errc::unavailable, "database unavailable");
+  try {
+    pqxx::nontransaction tx{*impl_->conn};
+    auto events = tx.exec_prepared(prune_events.name, static_cast<double>(event_age.count()), chunk);
+    auto outbox = tx.exec_prepared(prune_outbox.name, static_cast<double>(outbox_age.count()), chunk);
+    return static_cast<int64_t>(events.affected_rows() + outbox.affected_rows());
+  } catch (const std::exception& e) {
+    return impl_->read_failure(e, "prune");
+  }
+}
+
 } // namespace billing

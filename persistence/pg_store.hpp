@@ -77,6 +77,12 @@ public:
   // PENDING or FAILED with expires_at <= now, soonest first; limit 1..10000.
   due_result due_for_expiry(unix_seconds now, int32_t limit);
 
+  // Retention: deletes at most `chunk` webhook_events received longer than
+  // `event_age` ago and at most `chunk` delivered outbox rows created longer
+  // than `outbox_age` ago (each in its own short statement, so no long lock);
+  // returns the rows deleted.
+  result<int64_t> prune(std::chrono::seconds event_age, std::chrono::seconds outbox_age, int32_t chunk);
+
 private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -125,10 +125,20 @@ inline constexpr statement due_for_expiry_stmt{"billing_due_for_expiry",
 
 #undef BILLING_INVOICE_COLUMNS
 
+// Retention, a chunk at a time (the BRIN indexes of migration 0003 find the
+// old rows). Event ids older than Stripe retries (3 days) cannot come back.
+inline constexpr statement prune_events{"billing_prune_events",
+  "DELETE FROM webhook_events WHERE ctid = ANY (ARRAY(SELECT ctid FROM webhook_events"
+  " WHERE received_at < now() - make_interval(secs => $1) LIMIT $2))"};
+inline constexpr statement prune_outbox{"billing_prune_outbox",
+  "DELETE FROM outbox WHERE ctid = ANY (ARRAY(SELECT ctid FROM outbox"
+  " WHERE created_at < now() - make_interval(secs => $1) AND delivered_at IS NOT NULL LIMIT $2))"};
+
 inline constexpr statement all_statements[] = {
   write_batch_stmt, insert_events, delete_events, insert_invoices, update_invoices, insert_outbox, load_invoice,
   load_invoices,
   find_by_intent_stmt, list_by_shipment, list_by_workflow, list_by_both, due_for_expiry_stmt,
+  prune_events, prune_outbox,
 };
 
 } // namespace billing::sql
