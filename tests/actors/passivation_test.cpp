@@ -295,3 +295,31 @@ TEST_CASE("messages wait while a write is in flight: the mailbox is the queue", 
   REQUIRE(get_future.wait_for(5s) == std::future_status::ready);
   CHECK(ev_done.get_future().wait_for(5s) == std::future_status::ready);
 }
+
+TEST_CASE("the registry under many threads: routing races retirement, nothing is lost", "[actors][passivation]") {
+  // Ids without a row retire after every message, so each send below races
+  // a retirement of the same id on another thread.
+  fixture f;
+  constexpr int threads = 8;
+  constexpr int per_thread = 5'000;
+  std::vector<invoice_id> ids;
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(derive_invoice_id("wf_hammer", "shp_" + std::to_string(i)));
+  std::atomic<int> answered{0}, wrong{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i)
+        f.registry->send(ids[static_cast<size_t>(t + i) % ids.size()], get_atom::value,
+                         invoice_reply{[&](invoice_result r) {
+                           if (ok(r) || std::get<failure>(r).code != billing_errc::not_found)
+                             ++wrong;
+                           ++answered;
+                         }});
+    });
+  for (auto& th : pool)
+    th.join();
+  CHECK(eventually([&] { return answered.load() == threads * per_thread; }, 20s));
+  CHECK(wrong == 0);
+  CHECK(eventually([&] { return f.registry->live_actors() == 0; }));
+}
