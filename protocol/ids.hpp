@@ -35,6 +35,7 @@ private:
 using invoice_id = named_id<struct invoice_id_tag>;
 using event_id = named_id<struct event_id_tag>;
 using intent_id = named_id<struct intent_id_tag>;
+using session_id = named_id<struct session_id_tag>; // a Checkout Session (cs_...)
 
 } // namespace billing
 

@@ -28,6 +28,18 @@ std::optional<invoice_status> parse_invoice_status(std::string_view s) noexcept 
   return std::nullopt;
 }
 
+std::string_view to_string(invoice_mode m) noexcept {
+  return m == invoice_mode::checkout ? "checkout" : "payment_intent";
+}
+
+std::optional<invoice_mode> parse_invoice_mode(std::string_view s) noexcept {
+  if (s == "payment_intent")
+    return invoice_mode::payment_intent;
+  if (s == "checkout")
+    return invoice_mode::checkout;
+  return std::nullopt;
+}
+
 std::string name_based_uuid(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);

@@ -24,6 +24,19 @@ enum class invoice_status : uint8_t {
 std::string_view to_string(invoice_status s) noexcept;
 std::optional<invoice_status> parse_invoice_status(std::string_view s) noexcept;
 
+// How the customer pays: a PaymentIntent billingd creates at once (its
+// client secret confirmed by the caller's front end), or a Stripe Checkout
+// Session (a hosted page; its PaymentIntent appears only when the customer
+// confirms there).
+enum class invoice_mode : uint8_t {
+  payment_intent,
+  checkout,
+};
+
+// "payment_intent" | "checkout" (API and database).
+std::string_view to_string(invoice_mode m) noexcept;
+std::optional<invoice_mode> parse_invoice_mode(std::string_view s) noexcept;
+
 // Unix seconds. Time is always a parameter, never read from a clock here.
 using unix_seconds = int64_t;
 
@@ -37,7 +50,12 @@ struct invoice {
   invoice_status status = invoice_status::pending;
   int64_t version = 0; // compare-and-set counter, bumped by every write
   std::string provider;          // "stripe" | "simulated"
-  intent_id provider_intent_id;  // empty until the provider answered
+  invoice_mode mode = invoice_mode::payment_intent;
+  // payment_intent mode: set at creation. checkout mode: empty until the
+  // customer confirms on the session's page (learned from the session's
+  // events, or from the intent's metadata naming this invoice).
+  intent_id provider_intent_id;
+  session_id provider_session_id; // checkout mode only: the Checkout Session
   unix_seconds created_at = 0;
   unix_seconds updated_at = 0;
   unix_seconds expires_at = 0;
@@ -45,6 +63,13 @@ struct invoice {
   std::optional<unix_seconds> last_event_at; // `created` of the last applied event
   std::string failure_code;
   std::string failure_message;
+  // What the provider says was refunded of the payment so far (the charge's
+  // amount_refunded); == amount_cents once REFUNDED. A partly refunded
+  // invoice stays PAID.
+  int64_t refunded_cents = 0;
+  // How often expiry found a payment in flight (processing) and postponed
+  // itself; the next postponement waits twice as long (state_machine.hpp).
+  int32_t expiry_retries = 0;
 
   friend bool operator==(const invoice&, const invoice&) = default;
 };

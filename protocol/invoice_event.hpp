@@ -17,7 +17,7 @@ enum class event_kind : uint8_t {
   payment_succeeded, // payment_intent.succeeded, checkout.session.completed (paid), ...
   payment_failed,    // payment_intent.payment_failed, checkout async failure
   payment_canceled,  // payment_intent.canceled, checkout.session.expired
-  refunded,          // charge.refunded (full refund)
+  refunded,          // charge.refunded (refunded_cents: the charge's total refunded so far)
   disputed,          // charge.dispute.created
   cancel_requested,  // POST /v1/invoices/{id}/cancel
   expired,           // the expiry sweeper found it past expires_at
@@ -39,9 +39,22 @@ struct invoice_event {
   std::optional<int64_t> amount_cents;
   std::string currency;
   intent_id intent;            // the PaymentIntent the event is about, if it names one
+  // The Checkout Session, when the event's object is one (checkout.session.*).
+  session_id session;
+  // metadata.invoice_id of the event's object (billingd sets it on every
+  // intent and session it creates): how a checkout invoice recognises its
+  // PaymentIntent before it has learned the intent's id.
+  std::string metadata_invoice;
   bool livemode = false;       // the provider's mode when it sent the event
   std::string failure_code;
   std::string failure_message;
+  // refunded: what has been refunded of the payment in total (absolute, so
+  // repeats and reordering cannot add up twice); absent means all of it.
+  std::optional<int64_t> refunded_cents;
+  // Not a provider event but billingd's reading of the provider's current
+  // state (reconciliation, or a cancel answered with the intent's status):
+  // it says where the payment is, not that a new attempt happened.
+  bool reconciled = false;
 };
 
 } // namespace billing

@@ -131,15 +131,31 @@ std::optional<std::string> event_mismatch(const invoice& inv, const invoice_even
   if (ev.livemode != live)
     return std::string{"livemode "} + (ev.livemode ? "true" : "false") + " on a "
            + (live ? "live" : "test") + "-mode billingd";
-  // Every object billingd acts on (PaymentIntent, Charge, Dispute) names its
-  // PaymentIntent; an event naming none cannot be matched to ours.
-  if (ev.intent.empty())
-    return std::string{"the event names no PaymentIntent"};
-  if (inv.provider_intent_id.empty())
-    return "the invoice has no PaymentIntent yet (event names " + ev.intent.str() + ")";
-  if (ev.intent != inv.provider_intent_id)
-    return "PaymentIntent " + ev.intent.str() + " is not the invoice's "
-           + inv.provider_intent_id.str();
+  if (!ev.session.empty()) {
+    // A Checkout Session event: it must name the invoice's own session; the
+    // intent it names (once the customer confirmed) must not contradict the
+    // one the invoice already knows.
+    if (inv.provider_session_id.empty())
+      return "the invoice has no Checkout Session (event names " + ev.session.str() + ")";
+    if (ev.session != inv.provider_session_id)
+      return "Checkout Session " + ev.session.str() + " is not the invoice's " + inv.provider_session_id.str();
+    if (!ev.intent.empty() && !inv.provider_intent_id.empty() && ev.intent != inv.provider_intent_id)
+      return "PaymentIntent " + ev.intent.str() + " is not the invoice's " + inv.provider_intent_id.str();
+  } else {
+    // Every other object billingd acts on (PaymentIntent, Charge, Dispute)
+    // names its PaymentIntent; an event naming none cannot be matched.
+    if (ev.intent.empty())
+      return std::string{"the event names no PaymentIntent"};
+    if (inv.provider_intent_id.empty()) {
+      // A Checkout invoice learns its intent when the customer confirms:
+      // until then an intent whose metadata names this invoice is its own
+      // (billingd put that metadata there, and the event is signed).
+      if (inv.mode != invoice_mode::checkout || ev.metadata_invoice != inv.id.str())
+        return "the invoice has no PaymentIntent yet (event names " + ev.intent.str() + ")";
+    } else if (ev.intent != inv.provider_intent_id) {
+      return "PaymentIntent " + ev.intent.str() + " is not the invoice's " + inv.provider_intent_id.str();
+    }
+  }
   // A payment must say what was paid; other events may omit it (a dispute
   // may be partial, so the parser leaves its amount empty).
   if (ev.kind == K::payment_succeeded && !ev.amount_cents)
@@ -151,6 +167,9 @@ std::optional<std::string> event_mismatch(const invoice& inv, const invoice_even
            + std::to_string(inv.amount_cents);
   if (!ev.currency.empty() && ev.currency != inv.currency)
     return "currency " + ev.currency + " != invoice currency " + inv.currency;
+  if (ev.refunded_cents && *ev.refunded_cents > inv.amount_cents)
+    return "refunded " + std::to_string(*ev.refunded_cents) + " > invoice amount "
+           + std::to_string(inv.amount_cents);
   return std::nullopt;
 }
 
@@ -172,27 +191,68 @@ decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now, pr
     return ignore(classify_non_move(inv.status, ev.kind), "nothing to change");
 
   // Only a repeated failure can be overtaken by an older one: every other
-  // move goes forward in the lifecycle whatever its timestamp.
-  if (inv.status == S::failed && *to == S::failed && inv.last_event_at
-      && ev.created < *inv.last_event_at)
-    return ignore(outcome::ignored_stale, "older than the last applied event");
+  // move goes forward in the lifecycle whatever its timestamp. A failure is
+  // news only when it is newer than the last event applied (two in one
+  // second are one, whichever order they came in: a reconciliation's
+  // reading at `now` followed by the real webhook of that same failure
+  // must not count twice), and never when it is billingd's own reading of
+  // the provider's state (it cannot tell a new attempt from the last one).
+  if (inv.status == S::failed && *to == S::failed) {
+    if (ev.reconciled)
+      return ignore(outcome::ignored_no_effect, "a reading of the failure already recorded");
+    if (inv.last_event_at && ev.created <= *inv.last_event_at)
+      return ignore(outcome::ignored_stale, "not newer than the last applied event");
+  }
+
+  // Refunds are cumulative and absolute: the event says how much of the
+  // payment is refunded in total, so a repeat or an older total changes
+  // nothing, and only the whole amount makes the invoice REFUNDED.
+  int64_t refunded = inv.refunded_cents;
+  if (ev.kind == K::refunded) {
+    const int64_t total = std::min(ev.refunded_cents.value_or(inv.amount_cents), inv.amount_cents);
+    if (total <= inv.refunded_cents)
+      return ignore(inv.status == S::paid ? outcome::ignored_no_effect : outcome::ignored_stale,
+                    "refunded " + std::to_string(total) + " of " + std::to_string(inv.amount_cents)
+                      + " is already recorded");
+    refunded = total;
+    if (total < inv.amount_cents)
+      to = S::paid; // partly refunded: still paid (a refund implies the payment)
+  }
 
   invoice& n = d.next;
   n.status = *to;
   n.updated_at = now;
+  n.refunded_cents = refunded;
   if (is_provider_event(ev.kind))
     n.last_event_at = std::max(inv.last_event_at.value_or(ev.created), ev.created);
   if (*to == S::failed) {
     n.failure_code = ev.failure_code;
     n.failure_message = ev.failure_message;
   }
+  // A Checkout invoice learns its PaymentIntent from the first event that
+  // names it (event_mismatch has checked that it is its own).
+  if (n.provider_intent_id.empty() && !ev.intent.empty())
+    n.provider_intent_id = ev.intent;
   // Refunds and disputes imply a payment, even when they overtook it.
   if ((*to == S::paid || *to == S::refunded || *to == S::disputed) && !n.paid_at)
     n.paid_at = ev.created != 0 ? ev.created : now;
   d.result = outcome::applied;
-  d.signal = signal_for(*to);
+  // A partial refund leaves the invoice PAID but is news all the same.
+  d.signal = ev.kind == K::refunded ? signal_kind::payment_refunded : *signal_for(*to);
   d.reason = describe(inv, ev) + " -> " + std::string{to_string(*to)};
+  if (ev.kind == K::refunded)
+    d.reason += " (refunded " + std::to_string(refunded) + " of " + std::to_string(inv.amount_cents) + ")";
   return d;
+}
+
+invoice postpone_expiry(const invoice& inv, unix_seconds now, int64_t first_delay, int64_t max_delay) {
+  invoice n = inv;
+  const int shift = std::min<int32_t>(inv.expiry_retries, 30);
+  const int64_t delay = std::min<int64_t>(max_delay, first_delay << shift);
+  n.expires_at = now + std::max<int64_t>(delay, 1);
+  n.expiry_retries = inv.expiry_retries + 1;
+  n.updated_at = now;
+  return n;
 }
 
 } // namespace billing

@@ -4,9 +4,11 @@
 // and nowhere else; the invoice actor only calls apply() and persists the
 // result.
 //
-//   PENDING --succeeded--> PAID --refunded--> REFUNDED
+//   PENDING --succeeded--> PAID --refunded (all)--> REFUNDED
+//                          PAID --refunded (part)--> PAID, refunded_cents recorded
 //   PENDING --failed-----> FAILED --succeeded--> PAID  (the customer retried)
 //   PENDING|FAILED --canceled/expired/cancel--> CANCELLED
+//   CANCELLED --succeeded--> PAID (money taken in a race with expiry)
 //   any but DISPUTED --dispute--> DISPUTED
 //
 // Out-of-order delivery is normal, so the rules are chosen to make the final
@@ -59,8 +61,11 @@ struct decision {
 
 // Why a provider event cannot be about `inv`, or nullopt when it can. A
 // signed event is authentic, not necessarily ours: it must come from the
-// configured mode, name the invoice's own PaymentIntent, and (when it says
-// money moved) carry the invoice's amount and currency.
+// configured mode, name the invoice's own PaymentIntent (a Checkout
+// Session's event: its own session, and no other intent than the one it
+// knows; a Checkout invoice that has not learned its intent yet accepts an
+// intent whose metadata names it), and (when it says money moved) carry the
+// invoice's amount and currency, and refund no more than the amount.
 std::optional<std::string> event_mismatch(const invoice& inv, const invoice_event& ev,
                                           provider_mode mode);
 
@@ -69,6 +74,20 @@ std::optional<std::string> event_mismatch(const invoice& inv, const invoice_even
 // that fails event_mismatch() is rejected_mismatch and changes nothing. On
 // `applied`, next.version is NOT bumped (the store does that on write);
 // updated_at = now and last_event_at = max(old, ev.created).
+//
+// Refunds: ev.refunded_cents is the total refunded so far (absent: all of
+// it); a total not above the recorded one changes nothing, a partial one
+// keeps the invoice PAID (or makes it PAID: a refund implies the payment),
+// the whole amount makes it REFUNDED; each applied refund signals
+// PaymentRefunded. A failure on FAILED applies only when strictly newer
+// than the last applied event, and never when ev.reconciled.
 decision apply(const invoice& inv, const invoice_event& ev, unix_seconds now, provider_mode mode);
+
+// Expiry found a payment in flight (the provider says processing): the
+// invoice must not be cancelled while money may be taken, so its expiry
+// moves to now + min(max_delay, first_delay * 2^expiry_retries) and
+// expiry_retries counts one more. Status and version are untouched (the
+// store bumps the version on write).
+invoice postpone_expiry(const invoice& inv, unix_seconds now, int64_t first_delay, int64_t max_delay);
 
 } // namespace billing

@@ -556,6 +556,7 @@ invoice_event to_invoice_event(const stripe_event& ev) {
   out.currency = ev.currency;
   out.intent = ev.intent;
   out.livemode = ev.livemode;
+  out.metadata_invoice = ev.invoice_id;
 
   const std::string_view t = ev.type;
   const k kind = ev.object_kind;
@@ -570,14 +571,18 @@ invoice_event to_invoice_event(const stripe_event& ev) {
       out.kind = event_kind::payment_canceled;
     }
   } else if (kind == k::charge) {
-    if (t == "charge.refunded" && ev.amount && ev.amount_refunded &&
-        *ev.amount_refunded >= *ev.amount)
+    // Partial or full: the charge says its total refunded so far, which the
+    // state machine compares with what the invoice has recorded.
+    if (t == "charge.refunded" && ev.amount && ev.amount_refunded && *ev.amount_refunded > 0) {
       out.kind = event_kind::refunded;
+      out.refunded_cents = std::min(*ev.amount_refunded, *ev.amount);
+    }
   } else if (kind == k::dispute) {
     if (t == "charge.dispute.created")
       out.kind = event_kind::disputed;
     out.amount_cents.reset(); // a dispute may cover part of the payment
   } else if (kind == k::checkout_session) {
+    out.session = session_id{ev.object_id};
     if (t == "checkout.session.completed") {
       if (ev.payment_status == "paid" || ev.payment_status == "no_payment_required")
         out.kind = event_kind::payment_succeeded;

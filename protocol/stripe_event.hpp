@@ -95,7 +95,10 @@ stripe_event_result parse_stripe_event(std::string_view body) noexcept;
 
 // Pure mapping to the state machine's vocabulary. Events whose type does not
 // match their object kind (e.g. "payment_intent.succeeded" carrying a
-// charge) map to informational.
+// charge) map to informational. charge.refunded maps to refunded whenever
+// something was refunded (refunded_cents: the charge's total, at most its
+// amount); a checkout.session object's id goes to `session`; the object's
+// metadata.invoice_id to `metadata_invoice`.
 invoice_event to_invoice_event(const stripe_event& ev);
 
 } // namespace billing

@@ -174,7 +174,7 @@ const std::vector<fixture_case>& fixture_cases() {
     {"charge.refunded.full", "evt_3PfW3kJ8rXyZaB2c0Rf1uLl9", "charge.refunded", 1720944001, K::charge, ch1,
      pi1, "succeeded", "", 4999, 4999, "eur", inv1, wf1, shp1, "", "", E::refunded, 4999},
     {"charge.refunded.partial", "evt_3PfW3kJ8rXyZaB2c0Rp2aRt4", "charge.refunded", 1720944002, K::charge, ch1,
-     pi1, "succeeded", "", 4999, 1500, "eur", inv1, wf1, shp1, "", "", E::informational, 4999},
+     pi1, "succeeded", "", 4999, 1500, "eur", inv1, wf1, shp1, "", "", E::refunded, 4999},
     {"charge.dispute.created", "evt_1PgB7yJ8rXyZaB2cD1sP9uTe", "charge.dispute.created", 1721030401,
      K::dispute, "dp_1PgB7xJ8rXyZaB2cN4mKq2Lw", pi1, "needs_response", "", 4999, none, "eur", "", "", "",
      "", "", E::disputed, none},
@@ -693,7 +693,8 @@ TEST_CASE("to_invoice_event maps types by object kind", "[stripe_event]") {
     {"payment_intent.partially_funded", K::payment_intent, "", 100, none, E::informational},
     {"charge.refunded", K::charge, "", 100, 100, E::refunded},
     {"charge.refunded", K::charge, "", 100, 150, E::refunded},
-    {"charge.refunded", K::charge, "", 100, 99, E::informational},
+    {"charge.refunded", K::charge, "", 100, 99, E::refunded}, // partial: the total says how much
+    {"charge.refunded", K::charge, "", 100, 0, E::informational},
     {"charge.refunded", K::charge, "", 100, none, E::informational},
     {"charge.refunded", K::charge, "", none, 100, E::informational},
     {"charge.succeeded", K::charge, "", 100, 0, E::informational},
@@ -730,6 +731,8 @@ TEST_CASE("to_invoice_event maps types by object kind", "[stripe_event]") {
     ev.currency = "eur";
     ev.failure_code = "card_declined";
     ev.failure_message = "declined";
+    ev.object_id = r.kind == K::checkout_session ? "cs_1" : "obj_1";
+    ev.invoice_id = "inv-meta";
     const billing::invoice_event ie = to_invoice_event(ev);
     CHECK(billing::to_string(ie.kind) == billing::to_string(r.want));
     CHECK(ie.id.str() == "evt_1");
@@ -740,6 +743,12 @@ TEST_CASE("to_invoice_event maps types by object kind", "[stripe_event]") {
       CHECK(ie.amount_cents == std::nullopt);
     else
       CHECK(ie.amount_cents == r.amount);
+    if (r.want == E::refunded)
+      CHECK(ie.refunded_cents == std::min(*r.refunded, *r.amount)); // absolute, at most the charge
+    else
+      CHECK_FALSE(ie.refunded_cents);
+    CHECK(ie.session.str() == (r.kind == K::checkout_session ? "cs_1" : ""));
+    CHECK(ie.metadata_invoice == "inv-meta");
     const bool copies_failure = r.want == E::payment_failed && r.kind == K::payment_intent;
     CHECK(ie.failure_code == (copies_failure ? "card_declined" : ""));
     CHECK(ie.failure_message == (copies_failure ? "declined" : ""));
