@@ -4,8 +4,10 @@
 // invoice id), so a retry gets the same intent back, as with Stripe, and
 // the provider keeps no state. Payments happen through the simulator
 // route (net/simulator), which delivers signed webhooks to /webhook.
-// Retrieve answers requires_payment_method (it keeps no state). Runs on
-// CAF's scheduler: it never blocks.
+// Retrieve answers requires_payment_method (it keeps no state). Checkout
+// Sessions are derived the same way (always open when read); a refund
+// computes the refunded total from what the request says was refunded
+// before; its event log is empty. Runs on CAF's scheduler: it never blocks.
 
 #include "protocol/messages.hpp"
 

@@ -50,14 +50,14 @@ struct stripe_state;
 using self_ptr = stripe_impl::stateful_pointer<stripe_state>;
 
 struct call;
-// A finished call: the caller's promise is in the call; the last attempt's
-// answer, successful or not.
+// A finished call: the last attempt's answer, successful or not, to the
+// caller (the finisher holds the caller's promise).
 using finisher = std::function<void(self_ptr, call&, attempt_answer&)>;
 
 struct call {
   stripe::request req;
-  caf::typed_response_promise<intent_result> rp;
   finisher finish;
+  std::function<void(failure)> abandon; // the client stopped first
   steady::time_point started;
   int attempts = 0;
 };
@@ -96,6 +96,8 @@ std::string_view log_path(const std::string& path) {
   return std::string_view{path}.substr(0, path.find('?'));
 }
 
+failure failure_of(self_ptr self, std::string_view what, const attempt_answer& a);
+
 void send_attempt(self_ptr self, uint64_t id, ms timeout) {
   auto& s = self->state;
   auto it = s.calls.find(id);
@@ -130,12 +132,36 @@ void send_attempt(self_ptr self, uint64_t id, ms timeout) {
                     });
 }
 
-// Starts a call; `finish` gets the final answer (success or not).
-void start(self_ptr self, stripe::request req, caf::typed_response_promise<intent_result> rp, finisher finish) {
+// Starts a call; `finish` gets the final answer (success or not), `abandon`
+// the reason when the client stops before it.
+void start(self_ptr self, stripe::request req, finisher finish, std::function<void(failure)> abandon) {
   auto& s = self->state;
   auto id = ++s.next_id;
-  s.calls.emplace(id, call{std::move(req), std::move(rp), std::move(finish), steady::now(), 0});
+  s.calls.emplace(id, call{std::move(req), std::move(finish), std::move(abandon), steady::now(), 0});
   send_attempt(self, id, stripe::first_attempt_timeout(s.cfg.retry));
+}
+
+template <class T>
+std::function<void(failure)> abandon_with(caf::typed_response_promise<T> rp) {
+  return [rp](failure f) mutable { rp.deliver(T{std::move(f)}); };
+}
+
+// What one kind of answer does with a successful attempt and a failed one:
+// `ok(self, answer)` -> T, `not_ok(self, call, answer)` -> optional<T> (nullopt:
+// the failure of the table).
+template <class T, class Ok>
+void start_call(self_ptr self, stripe::request req, caf::typed_response_promise<T> rp, Ok ok_answer) {
+  start(
+    self, std::move(req),
+    [rp, ok_answer](self_ptr me, call& c, attempt_answer& a) mutable {
+      if (a.status >= 200 && a.status < 300)
+        {
+      rp.deliver(ok_answer(me, a));
+      return;
+    }
+      rp.deliver(T{failure_of(me, stripe::to_string(c.req.op), a)});
+    },
+    abandon_with(rp));
 }
 
 void on_answer(self_ptr self, uint64_t id, attempt_answer& a) {
@@ -246,29 +272,23 @@ intent_result intent_of(self_ptr self, const attempt_answer& a) {
   return stripe::to_intent_info(std::get<stripe::payment_intent>(pi));
 }
 
-// create and get: the intent, or the failure.
-void answer_intent(self_ptr self, call& c, attempt_answer& a) {
-  if (a.status >= 200 && a.status < 300) {
-    c.rp.deliver(intent_of(self, a));
-    return;
-  }
-  c.rp.deliver(intent_result{failure_of(self, stripe::to_string(c.req.op), a)});
-}
-
 // cancel: a canceled intent; or, when Stripe says it is past cancelling, the
 // intent with its real status (read afresh when the answer was a replay).
-void answer_cancel(self_ptr self, call& c, attempt_answer& a) {
-  if (a.status >= 200 && a.status < 300) {
-    c.rp.deliver(intent_of(self, a));
-    return;
-  }
+void answer_cancel(self_ptr self, call& c, attempt_answer& a, caf::typed_response_promise<intent_result> rp) {
+  if (a.status >= 200 && a.status < 300)
+    {
+      rp.deliver(intent_of(self, a));
+      return;
+    }
   if (a.status != 0) {
     auto e = stripe::parse_error(a.status, a.body);
     if (stripe::classify(e) == stripe::error_class::unexpected_state && e.intent && !a.replayed) {
       spdlog::warn("stripe cancel_intent: {} is already {}; answering its status (request {})", e.intent->id,
                    e.intent->status, a.request_id);
-      c.rp.deliver(intent_result{stripe::to_intent_info(*e.intent)});
+      {
+      rp.deliver(intent_result{stripe::to_intent_info(*e.intent)});
       return;
+    }
     }
     if (stripe::classify(e) == stripe::error_class::unexpected_state) {
       // A stored answer (Idempotent-Replayed) may be stale: ask for the
@@ -280,10 +300,95 @@ void answer_cancel(self_ptr self, call& c, attempt_answer& a) {
         id = std::string{p.substr(0, p.find('/'))};
       }
       spdlog::info("stripe cancel_intent: unexpected state in a replayed answer; retrieving {}", id);
-      return start(self, stripe::retrieve_intent(intent_id{id}), std::move(c.rp), answer_intent);
+      return start_call(self, stripe::retrieve_intent(intent_id{id}), rp, intent_of);
     }
   }
-  c.rp.deliver(intent_result{failure_of(self, stripe::to_string(c.req.op), a)});
+  rp.deliver(intent_result{failure_of(self, stripe::to_string(c.req.op), a)});
+}
+
+// A 2xx with a Checkout Session.
+session_result session_of(self_ptr self, const attempt_answer& a) {
+  self->state.key_refusal_logged = false;
+  auto s = stripe::parse_checkout_session(a.body);
+  if (!ok(s)) {
+    spdlog::error("stripe: {}", std::get<failure>(s).message);
+    return std::get<failure>(s);
+  }
+  return stripe::to_session_info(std::get<stripe::checkout_session>(s));
+}
+
+// expire: the expired session; a 400 (Stripe expires only open sessions,
+// and says so without a code) or an unexpected state: the session as it is
+// now, read afresh, whatever the error's code says.
+void answer_expire(self_ptr self, call& c, attempt_answer& a, caf::typed_response_promise<session_result> rp,
+                   std::string session) {
+  if (a.status >= 200 && a.status < 300)
+    {
+      rp.deliver(session_of(self, a));
+      return;
+    }
+  if (a.status == 400 || a.status == 409) {
+    auto e = stripe::parse_error(a.status, a.body);
+    if (e.type == "invalid_request_error" || stripe::classify(e) == stripe::error_class::unexpected_state) {
+      spdlog::info("stripe expire_checkout_session: refused ({}); retrieving the session", a.status);
+      return start_call(self, stripe::retrieve_checkout_session(session), rp, session_of);
+    }
+  }
+  rp.deliver(session_result{failure_of(self, stripe::to_string(c.req.op), a)});
+}
+
+// refund: the refund with the charge's refunded total. The caller's
+// Idempotency-Key reused with another request is the caller's conflict
+// (409), not billingd's bug.
+void answer_refund(self_ptr self, call& c, attempt_answer& a, caf::typed_response_promise<refund_result> rp) {
+  if (a.status >= 200 && a.status < 300) {
+    self->state.key_refusal_logged = false;
+    auto r = stripe::parse_refund(a.body);
+    if (!ok(r)) {
+      spdlog::error("stripe: {}", std::get<failure>(r).message);
+      {
+      rp.deliver(refund_result{std::get<failure>(r)});
+      return;
+    }
+    }
+    auto info = stripe::to_refund_info(std::get<stripe::refund>(r));
+    info.replayed = a.replayed;
+    {
+      rp.deliver(refund_result{std::move(info)});
+      return;
+    }
+  }
+  if (a.status != 0) {
+    auto e = stripe::parse_error(a.status, a.body);
+    if (stripe::classify(e) == stripe::error_class::idempotency) {
+      spdlog::warn("stripe create_refund: the Idempotency-Key was used before with another request (request {})",
+                   a.request_id);
+      {
+      rp.deliver(refund_result{fail(billing_errc::conflict,
+                                           "this Idempotency-Key was used for another refund request of this "
+                                           "invoice",
+                                           "Idempotency-Key")});
+      return;
+    }
+    }
+  }
+  rp.deliver(refund_result{failure_of(self, stripe::to_string(c.req.op), a)});
+}
+
+// A 2xx with a page of the event log.
+event_page_result events_of(self_ptr self, const attempt_answer& a) {
+  self->state.key_refusal_logged = false;
+  auto page = stripe::parse_event_page(a.body);
+  if (!ok(page)) {
+    spdlog::error("stripe: {}", std::get<failure>(page).message);
+    return std::get<failure>(page);
+  }
+  event_listing_page out;
+  auto& p = std::get<stripe::event_page>(page);
+  out.has_more = p.has_more;
+  for (auto& ev : p.data)
+    out.events.push_back(listed_provider_event{std::move(ev.id), std::move(ev.type), ev.created, std::move(ev.raw)});
+  return out;
 }
 
 stripe_impl::behavior_type stripe_client(self_ptr self, stripe_client_config cfg) {
@@ -303,24 +408,67 @@ stripe_impl::behavior_type stripe_client(self_ptr self, stripe_client_config cfg
     auto& s = self->state;
     s.client->stop(); // answers in flight arrive as messages nobody reads
     for (auto& [id, c] : s.calls)
-      c.rp.deliver(intent_result{fail(billing_errc::unavailable, "the Stripe client stopped")});
+      c.abandon(fail(billing_errc::unavailable, "the Stripe client stopped"));
     s.calls.clear();
     self->quit(msg.reason);
   });
   return {
     [self](create_atom, const intent_request& req) -> caf::result<intent_result> {
       auto rp = self->make_response_promise<intent_result>();
-      start(self, stripe::create_intent(req), rp, answer_intent);
+      start_call(self, stripe::create_intent(req), rp, intent_of);
       return rp;
     },
     [self](get_atom, const intent_id& id) -> caf::result<intent_result> {
       auto rp = self->make_response_promise<intent_result>();
-      start(self, stripe::retrieve_intent(id), rp, answer_intent);
+      start_call(self, stripe::retrieve_intent(id), rp, intent_of);
       return rp;
     },
     [self](cancel_atom, const intent_id& id, const invoice_id& invoice) -> caf::result<intent_result> {
       auto rp = self->make_response_promise<intent_result>();
-      start(self, stripe::cancel_intent(id, invoice), rp, answer_cancel);
+      start(
+        self, stripe::cancel_intent(id, invoice),
+        [rp](self_ptr me, call& c, attempt_answer& a) { answer_cancel(me, c, a, rp); }, abandon_with(rp));
+      return rp;
+    },
+    [self](create_atom, const checkout_request& req) -> caf::result<session_result> {
+      auto rp = self->make_response_promise<session_result>();
+      stripe::checkout_params p{req.invoice, req.amount_cents, req.currency, req.workflow_id,
+                                req.shipment_id, req.success_url, req.cancel_url, req.expires_at};
+      start_call(self, stripe::create_checkout_session(p), rp, session_of);
+      return rp;
+    },
+    [self](get_atom, const session_id& id) -> caf::result<session_result> {
+      auto rp = self->make_response_promise<session_result>();
+      start_call(self, stripe::retrieve_checkout_session(id.str()), rp, session_of);
+      return rp;
+    },
+    [self](expire_atom, const session_id& id, const invoice_id& invoice) -> caf::result<session_result> {
+      auto rp = self->make_response_promise<session_result>();
+      start(
+        self, stripe::expire_checkout_session(id.str(), invoice),
+        [rp, session = id.str()](self_ptr me, call& c, attempt_answer& a) { answer_expire(me, c, a, rp, session); },
+        abandon_with(rp));
+      return rp;
+    },
+    [self](refund_atom, const refund_request& req) -> caf::result<refund_result> {
+      auto rp = self->make_response_promise<refund_result>();
+      stripe::refund_params p{req.invoice, req.intent, req.amount_cents, req.reason, req.discriminator};
+      start(
+        self, stripe::create_refund(p),
+        [rp](self_ptr me, call& c, attempt_answer& a) { answer_refund(me, c, a, rp); }, abandon_with(rp));
+      return rp;
+    },
+    [self](list_atom, const event_listing& q) -> caf::result<event_page_result> {
+      auto rp = self->make_response_promise<event_page_result>();
+      stripe::event_query eq;
+      eq.types = q.types;
+      if (q.created_gte > 0)
+        eq.created_gte = q.created_gte;
+      if (q.created_lte > 0)
+        eq.created_lte = q.created_lte;
+      eq.starting_after = q.starting_after;
+      eq.limit = q.limit;
+      start_call(self, stripe::list_events(eq), rp, events_of);
       return rp;
     },
     [self](attempt_atom, uint64_t id, attempt_answer& a) { on_answer(self, id, a); },

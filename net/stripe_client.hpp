@@ -21,6 +21,15 @@
 //           the intent with its real status, not a failure; when that answer
 //           was an idempotent replay (a stored, possibly stale, error), the
 //           intent is retrieved and its current status answered.
+//   create (checkout): POST /v1/checkout/sessions
+//   get (session):     GET  /v1/checkout/sessions/{id}
+//   expire:  POST /v1/checkout/sessions/{id}/expire; a 400 or an unexpected
+//           state (Stripe expires only open sessions, and says so without an
+//           error code) is answered with the session retrieved afresh.
+//   refund:  POST /v1/refunds (expand[0]=charge: the refunded total comes
+//           back); Stripe's idempotency_error is the caller's conflict (409:
+//           its Idempotency-Key reused with another request).
+//   list:    GET  /v1/events (reconciliation).
 //
 // Logs: one line per attempt with the method, the path, Stripe's Request-Id,
 // the status, the attempt and its duration. Never the secret key, a request

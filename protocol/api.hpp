@@ -23,6 +23,11 @@ struct create_invoice_request {
   int64_t amount_cents = 0;
   std::string currency;                   // lower case ISO 4217
   std::optional<int64_t> expires_in_seconds; // default from configuration
+  // checkout: a Stripe Checkout Session (its URL in the answer) instead of a
+  // PaymentIntent; the customer returns to success_url or cancel_url.
+  invoice_mode mode = invoice_mode::payment_intent;
+  std::string success_url;
+  std::string cancel_url;
 };
 
 // An invoice as a caller sees it. `client_secret` is filled only in answers
@@ -31,6 +36,24 @@ struct invoice_view {
   invoice inv;
   std::string client_secret;
   bool created = false; // true when this call created it (HTTP 201)
+  std::string checkout_url; // checkout mode: the session's page, where client_secret would be
+};
+
+// POST /v1/invoices/{id}/refunds.
+struct refund_invoice_request {
+  std::optional<int64_t> amount_cents; // absent: all that is left
+  std::string reason;                  // "", duplicate, fraudulent, requested_by_customer
+  // The caller's Idempotency-Key header (empty: none): the same key
+  // answers the same refund; with another body it is a conflict.
+  std::string idempotency_key;
+};
+
+struct refund_view {
+  invoice inv;               // after the refund was recorded
+  std::string refund_id;     // re_...
+  std::string refund_status; // the provider's: succeeded, pending, ...
+  int64_t amount_cents = 0;  // of this refund
+  bool created = true;       // false: a repeat answered with the same refund (HTTP 200)
 };
 
 // A provider event, routed and ready for the invoice actor.
@@ -48,6 +71,7 @@ struct webhook_reply {
 
 using invoice_result = result<invoice_view>;
 using webhook_result = result<webhook_reply>;
+using refund_view_result = result<refund_view>;
 
 template <class T>
 using callback = std::function<void(T)>;
@@ -70,6 +94,13 @@ public:
   virtual void get_invoice_secret(invoice_id id, callback<invoice_result> done) {
     (void)id;
     done(fail(billing_errc::internal, "get_invoice_secret is not implemented"));
+  }
+  // Refunds (part of) a PAID invoice's payment at the provider and records
+  // it. Until an implementation has it, the default answers internal.
+  virtual void refund_invoice(invoice_id id, refund_invoice_request req, callback<refund_view_result> done) {
+    (void)id;
+    (void)req;
+    done(fail(billing_errc::internal, "refund_invoice is not implemented"));
   }
   // `invoice` from the event's metadata when present, else empty and the
   // implementation routes by `ev.ev.intent`.

@@ -5,6 +5,7 @@
 #include "protocol/api.hpp"
 #include "protocol/outbox.hpp"
 #include "protocol/provider.hpp"
+#include "protocol/reconcile.hpp"
 #include "protocol/records.hpp"
 #include "protocol/reply.hpp"
 
@@ -37,10 +38,14 @@ using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using nudge_atom = caf::atom_constant<caf::atom("nudge")>;
+using refund_atom = caf::atom_constant<caf::atom("refund")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using advance_atom = caf::atom_constant<caf::atom("advance")>;
 
 // The way back to an invoice actor's caller (protocol/reply.hpp).
 using invoice_reply = reply_to<invoice_result>;
 using event_reply = reply_to<webhook_result>;
+using refund_reply = reply_to<refund_view_result>;
 
 // One invoice's lifecycle, serialised (actors/invoice_actor). Reached only
 // through the invoice_registry (actors/registry.hpp), which counts what it
@@ -52,6 +57,7 @@ using invoice_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, invoice_reply>,
   caf::reacts_to<event_atom, incoming_event, event_reply>,
   caf::reacts_to<expire_atom, event_reply>,
+  caf::reacts_to<refund_atom, refund_invoice_request, refund_reply>,
   caf::reacts_to<idle_atom>>; // its own passivation timer
 
 // Group-committing writer (persistence/writer). Replies after COMMIT.
@@ -68,11 +74,29 @@ using reader_actor = caf::typed_actor<
 // The payment provider (net/simulated_provider, net/stripe_client). create is
 // idempotent on the invoice id; get reads the intent as the provider holds it
 // now; cancel answers the intent's real status when it is past cancelling
-// (succeeded, processing, canceled) instead of failing.
+// (succeeded, processing, canceled) instead of failing. Checkout Sessions
+// likewise (expire answers the session as it is when it is no longer open);
+// refund is idempotent on (invoice, discriminator); list pages the
+// provider's event log (reconciliation).
 using provider_actor = caf::typed_actor<
   caf::replies_to<create_atom, intent_request>::with<intent_result>,
   caf::replies_to<get_atom, intent_id>::with<intent_result>,
-  caf::replies_to<cancel_atom, intent_id, invoice_id>::with<intent_result>>;
+  caf::replies_to<cancel_atom, intent_id, invoice_id>::with<intent_result>,
+  caf::replies_to<create_atom, checkout_request>::with<session_result>,
+  caf::replies_to<get_atom, session_id>::with<session_result>,
+  caf::replies_to<expire_atom, session_id, invoice_id>::with<session_result>,
+  caf::replies_to<refund_atom, refund_request>::with<refund_result>,
+  caf::replies_to<list_atom, event_listing>::with<event_page_result>>;
+
+// Reconciliation's queries (persistence/reconcile_actor), detached, on a
+// connection of its own. claim: invoices quiet long enough, each claimed
+// with a backoff so no replica (this one included) claims it again before
+// then; lease/advance: the event log's checkpoint, held by one replica at a
+// time.
+using reconcile_store_actor = caf::typed_actor<
+  caf::replies_to<claim_atom, reconcile_claim>::with<candidates_result>,
+  caf::replies_to<lease_atom, checkpoint_lease>::with<checkpoint_result>,
+  caf::replies_to<advance_atom, checkpoint_advance>::with<advance_result>>;
 
 // The outbox queue (persistence/outbox_actor), detached, on its own
 // connection. claim: in one transaction, settle the attempts' outcomes, then
@@ -121,3 +145,19 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::redrive_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::redrive_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::signal_delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::delivery_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::session_id)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::checkout_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::session_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::refund_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::refund_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::event_listing)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::event_page_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::refund_invoice_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::refund_view_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::refund_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::reconcile_claim)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::candidates_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::checkpoint_lease)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::checkpoint_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::checkpoint_advance)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(billing::advance_result)

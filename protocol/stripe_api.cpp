@@ -185,6 +185,7 @@ request create_refund(const refund_params& r) {
   if (!r.reason.empty())
     p["reason"] = r.reason;
   p["metadata"] = ojson{{"invoice_id", r.invoice.str()}};
+  p["expand"] = ojson::array({"charge"});
   return post(operation::create_refund, "/v1/refunds", p,
               idempotency_key(r.invoice, operation::create_refund, r.discriminator));
 }
@@ -196,8 +197,14 @@ request list_events(const event_query& q) {
     p["type"] = q.types.front();
   else if (q.types.size() > 1)
     p["types"] = q.types;
-  if (q.created_gte)
-    p["created"] = ojson{{"gte", *q.created_gte}};
+  if (q.created_gte || q.created_lte) {
+    ojson created = ojson::object();
+    if (q.created_gte)
+      created["gte"] = *q.created_gte;
+    if (q.created_lte)
+      created["lte"] = *q.created_lte;
+    p["created"] = created;
+  }
   if (!q.starting_after.empty())
     p["starting_after"] = q.starting_after;
   return get(operation::list_events, "/v1/events", p);

@@ -123,7 +123,8 @@ struct refund_params {
   // caller's Idempotency-Key, or a sequence number. Part of the key.
   std::string discriminator;
 };
-// POST /v1/refunds: payment_intent, amount?, reason?, metadata[invoice_id].
+// POST /v1/refunds: payment_intent, amount?, reason?, metadata[invoice_id],
+// expand[0]=charge (the charge's refunded total comes back with the refund).
 request create_refund(const refund_params& p);
 
 // -- Events ----------------------------------------------------------------------
@@ -131,6 +132,7 @@ request create_refund(const refund_params& p);
 struct event_query {
   std::vector<std::string> types;   // one -> type=..., several -> types[0]=...
   std::optional<int64_t> created_gte;
+  std::optional<int64_t> created_lte;
   std::string starting_after;       // the last event id of the previous page
   int limit = 100;                  // clamped to 1..100
 };

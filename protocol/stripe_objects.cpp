@@ -144,6 +144,14 @@ result<refund> parse_refund(std::string_view body) {
     x.reason = r.text("reason");
     x.created = r.integer("created").value_or(0);
     x.meta = r.meta();
+    if (r.present("charge") && r.obj.at("charge").is_object()) {
+      reader c{r.obj.at("charge"), {}};
+      x.charge_amount = c.integer("amount", true);
+      x.charge_amount_refunded = c.integer("amount_refunded", true);
+      x.charge_livemode = c.boolean("livemode");
+      if (!c.problem.empty() && r.problem.empty())
+        r.problem = "charge: " + c.problem;
+    }
   });
 }
 
@@ -200,6 +208,35 @@ intent_info to_intent_info(const payment_intent& pi) {
   info.amount_cents = pi.amount;
   info.currency = pi.currency;
   info.livemode = pi.livemode;
+  info.failure_code = pi.last_error_code;
+  info.failure_message = pi.last_error_message;
+  return info;
+}
+
+session_info to_session_info(const checkout_session& s) {
+  session_info info;
+  info.id = session_id{s.id};
+  info.url = s.url;
+  info.status = s.status;
+  info.payment_status = s.payment_status;
+  info.intent = intent_id{s.payment_intent};
+  info.amount_cents = s.amount_total.value_or(0);
+  info.currency = s.currency;
+  info.livemode = s.livemode;
+  info.expires_at = s.expires_at;
+  return info;
+}
+
+refund_info to_refund_info(const refund& r) {
+  refund_info info;
+  info.id = r.id;
+  info.status = r.status;
+  info.amount_cents = r.amount;
+  info.currency = r.currency;
+  info.charge_amount_cents = r.charge_amount;
+  info.charge_refunded_cents = r.charge_amount_refunded;
+  info.livemode = r.charge_livemode;
+  info.reason = r.reason;
   return info;
 }
 

@@ -64,6 +64,11 @@ struct refund {
   std::string reason;
   int64_t created = 0;
   metadata meta;
+  // With expand[]=charge (billingd's create_refund asks for it): the charge
+  // after the refund, so the refunded total is known without another call.
+  std::optional<int64_t> charge_amount;
+  std::optional<int64_t> charge_amount_refunded;
+  bool charge_livemode = false;
 };
 
 struct checkout_session {
@@ -103,8 +108,10 @@ result<refund> parse_refund(std::string_view body);
 result<checkout_session> parse_checkout_session(std::string_view body);
 result<event_page> parse_event_page(std::string_view body);
 
-// What the invoice actors see of an intent.
+// What the invoice actors see of an intent (with its last payment error).
 intent_info to_intent_info(const payment_intent& pi);
+session_info to_session_info(const checkout_session& s);
+refund_info to_refund_info(const refund& r);
 
 // -- errors --------------------------------------------------------------------
 

@@ -245,6 +245,8 @@ export class FakeState {
     ch.refunded = ch.amount_refunded === ch.amount_captured;
     this.emit('refund.created', re, ctx);
     this.emit('charge.refunded', ch, ctx, previous);
+    // expand[]=charge: the charge as it is after the refund, inline.
+    if (p.expand?.includes('charge')) return { ...clone(re), charge: clone(ch) };
     return re;
   }
   refund(id) {

@@ -182,22 +182,27 @@ TEST_CASE("Refund requests", "[stripe][api]") {
   auto r = create_refund(full);
   CHECK(r.verb == method::post);
   CHECK(r.path == "/v1/refunds");
-  CHECK(r.body == "payment_intent=pi_1&metadata[invoice_id]=" + inv_s);
+  CHECK(r.body == "payment_intent=pi_1&metadata[invoice_id]=" + inv_s + "&expand[0]=charge");
   CHECK(r.idempotency_key == "billingd:" + inv_s + ":create_refund:k1");
   refund_params part{inv, intent_id{"pi_1"}, 700, "requested_by_customer", "k2"};
-  CHECK(create_refund(part).body == "payment_intent=pi_1&amount=700&reason=requested_by_customer&metadata[invoice_id]=" + inv_s);
+  CHECK(create_refund(part).body
+        == "payment_intent=pi_1&amount=700&reason=requested_by_customer&metadata[invoice_id]=" + inv_s
+             + "&expand[0]=charge");
   CHECK(create_refund(part).idempotency_key != r.idempotency_key);
 }
 
 TEST_CASE("Event list requests", "[stripe][api]") {
   CHECK(list_events({}).path == "/v1/events?limit=100");
   CHECK(list_events({}).verb == method::get);
-  event_query one{{"payment_intent.succeeded"}, 1'700'000'000, "evt_9", 100};
+  event_query one{{"payment_intent.succeeded"}, 1'700'000'000, std::nullopt, "evt_9", 100};
   CHECK(list_events(one).path == "/v1/events?limit=100&type=payment_intent.succeeded&created[gte]=1700000000&starting_after=evt_9");
-  event_query many{{"payment_intent.succeeded", "charge.refunded"}, std::nullopt, "", 500};
+  event_query many{{"payment_intent.succeeded", "charge.refunded"}, std::nullopt, std::nullopt, "", 500};
   CHECK(list_events(many).path == "/v1/events?limit=100&types[0]=payment_intent.succeeded&types[1]=charge.refunded");
-  event_query tiny{{}, std::nullopt, "", 0};
+  event_query tiny{{}, std::nullopt, std::nullopt, "", 0};
   CHECK(list_events(tiny).path == "/v1/events?limit=1");
+  event_query window{{"charge.refunded"}, 1'700'000'000, 1'700'000'600, "", 100};
+  CHECK(list_events(window).path
+        == "/v1/events?limit=100&type=charge.refunded&created[gte]=1700000000&created[lte]=1700000600");
 }
 
 TEST_CASE("should_retry: the SDKs' rule", "[stripe][retry]") {

@@ -68,6 +68,10 @@ TEST_CASE("parse_payment_intent: a real PaymentIntent", "[stripe][objects]") {
     CHECK(f.status == "requires_payment_method");
     CHECK_FALSE(f.last_error_code.empty());
     CHECK_FALSE(f.last_error_message.empty());
+    // The invoice actors see it too (a FAILED reconciliation needs it).
+    auto fi = to_intent_info(f);
+    CHECK(fi.failure_code == f.last_error_code);
+    CHECK(fi.failure_message == f.last_error_message);
   }
   SECTION("an expanded latest_charge gives its id") {
     obj["latest_charge"] = json{{"id", "ch_x"}, {"object", "charge"}};
@@ -142,6 +146,14 @@ TEST_CASE("parse_checkout_session", "[stripe][objects]") {
   CHECK(s.currency == "usd");
   CHECK(s.expires_at == 1720861800);
   CHECK(s.meta.at("invoice_id") == "8a1c7f5e-0000-4000-8000-000000000002");
+  auto info = to_session_info(s);
+  CHECK(info.id.str() == s.id);
+  CHECK(info.intent.str() == s.payment_intent);
+  CHECK(info.status == "complete");
+  CHECK(info.payment_status == "paid");
+  CHECK(info.amount_cents == 12900);
+  CHECK(info.currency == "usd");
+  CHECK(info.expires_at == 1720861800);
 
   SECTION("an open one has a URL and no intent yet") {
     obj["status"] = "open";
@@ -172,6 +184,23 @@ TEST_CASE("parse_refund", "[stripe][objects]") {
   CHECK(x.meta.at("invoice_id") == "inv-1");
   r["reason"] = nullptr;
   CHECK(value(parse_refund(r.dump())).reason.empty());
+  CHECK_FALSE(x.charge_amount_refunded);
+  SECTION("with the charge expanded, the refunded total comes along") {
+    r["charge"] = {{"id", "ch_1"}, {"object", "charge"}, {"amount", 2500}, {"amount_refunded", 1200},
+                   {"livemode", false}};
+    auto e = value(parse_refund(r.dump()));
+    CHECK(e.charge == "ch_1");
+    CHECK(e.charge_amount == 2500);
+    CHECK(e.charge_amount_refunded == 1200);
+    auto info = to_refund_info(e);
+    CHECK(info.id == "re_3Abc");
+    CHECK(info.amount_cents == 700);
+    CHECK(info.charge_amount_cents == 2500);
+    CHECK(info.charge_refunded_cents == 1200);
+    CHECK_FALSE(info.livemode);
+    r["charge"].erase("amount_refunded");
+    CHECK(problem(parse_refund(r.dump())).find("charge: missing amount_refunded") != std::string::npos);
+  }
   r.erase("amount");
   CHECK(problem(parse_refund(r.dump())).find("missing amount") != std::string::npos);
 }
