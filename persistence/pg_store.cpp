@@ -59,6 +59,13 @@ invoice to_invoice(const pqxx::row& r) {
   inv.last_event_at = opt_int(r[14]);
   inv.failure_code = opt_text(r[15]);
   inv.failure_message = opt_text(r[16]);
+  auto mode = parse_invoice_mode(r[17].as<std::string>());
+  if (!mode)
+    throw std::runtime_error{"invoices.mode holds an unknown value"};
+  inv.mode = *mode;
+  inv.provider_session_id = session_id{opt_text(r[18])};
+  inv.refunded_cents = r[19].as<int64_t>();
+  inv.expiry_retries = r[20].as<int32_t>();
   return inv;
 }
 
@@ -271,7 +278,7 @@ void pg_store::impl::write_in_one_round_trip(std::span<const write_command> cmds
   pg_array e_ord, e_id, e_type, e_invoice, e_outcome, e_received;
   pg_array c_ord, c_expected, c_id, c_user, c_shipment, c_workflow, c_amount, c_currency, c_status,
     c_provider, c_intent, c_sealed, c_expires, c_created, c_updated, c_paid, c_last_event, c_fcode,
-    c_fmsg;
+    c_fmsg, c_mode, c_session, c_refunded, c_retries;
   pg_array s_ord, s_invoice, s_signal, s_payload, s_created;
   bool any = false;
   for (size_t i = 0; i < cmds.size(); ++i) {
@@ -314,6 +321,10 @@ void pg_store::impl::write_in_one_round_trip(std::span<const write_command> cmds
       c_last_event.add_or_null(inv.last_event_at);
       c_fcode.add_or_null(inv.failure_code);
       c_fmsg.add_or_null(inv.failure_message);
+      c_mode.add(to_string(inv.mode));
+      c_session.add_or_null(inv.provider_session_id.str());
+      c_refunded.add(inv.refunded_cents);
+      c_retries.add(static_cast<int64_t>(inv.expiry_retries));
     }
     if (c.signal) {
       const auto& sg = *c.signal;
@@ -332,8 +343,8 @@ void pg_store::impl::write_in_one_round_trip(std::span<const write_command> cmds
     e_received.str(), c_ord.str(), c_expected.str(), c_id.str(), c_user.str(), c_shipment.str(),
     c_workflow.str(), c_amount.str(), c_currency.str(), c_status.str(), c_provider.str(),
     c_intent.str(), c_sealed.str(), c_expires.str(), c_created.str(), c_updated.str(), c_paid.str(),
-    c_last_event.str(), c_fcode.str(), c_fmsg.str(), s_ord.str(), s_invoice.str(), s_signal.str(),
-    s_payload.str(), s_created.str());
+    c_last_event.str(), c_fcode.str(), c_fmsg.str(), c_mode.str(), c_session.str(), c_refunded.str(),
+    c_retries.str(), s_ord.str(), s_invoice.str(), s_signal.str(), s_payload.str(), s_created.str());
   if (r.size() != 1)
     throw std::runtime_error{"billing_write_batch returned no row"};
   for (size_t i : parse_int_array(r[0][0].c_str()))
@@ -350,7 +361,7 @@ void pg_store::impl::insert_changes(pqxx::work& tx, std::span<const write_comman
   if (idx.empty())
     return;
   pg_array id, user, shipment, workflow, amount, currency, status, provider, intent, sealed,
-    expires, created, updated, paid, last_event, fcode, fmsg, ord;
+    expires, created, updated, paid, last_event, fcode, fmsg, mode, session, refunded, retries, ord;
   for (size_t i : idx) {
     const auto& s = cmds[i].change->next;
     const auto& inv = s.inv;
@@ -371,13 +382,18 @@ void pg_store::impl::insert_changes(pqxx::work& tx, std::span<const write_comman
     last_event.add_or_null(inv.last_event_at);
     fcode.add_or_null(inv.failure_code);
     fmsg.add_or_null(inv.failure_message);
+    mode.add(to_string(inv.mode));
+    session.add_or_null(inv.provider_session_id.str());
+    refunded.add(inv.refunded_cents);
+    retries.add(static_cast<int64_t>(inv.expiry_retries));
     ord.add(static_cast<int64_t>(i));
   }
   auto r = tx.exec_prepared(insert_invoices.name, id.str(), user.str(), shipment.str(),
                             workflow.str(), amount.str(), currency.str(), status.str(),
                             provider.str(), intent.str(), sealed.str(), expires.str(),
                             created.str(), updated.str(), paid.str(), last_event.str(),
-                            fcode.str(), fmsg.str(), ord.str());
+                            fcode.str(), fmsg.str(), mode.str(), session.str(), refunded.str(),
+                            retries.str(), ord.str());
   std::vector<char> done(cmds.size(), 0);
   for (const auto& row : r)
     done[row[0].as<size_t>()] = 1;
@@ -395,7 +411,7 @@ void pg_store::impl::update_changes(pqxx::work& tx, std::span<const write_comman
   if (idx.empty())
     return;
   pg_array id, expected, status, intent, sealed, expires, updated, paid, last_event, fcode, fmsg,
-    ord;
+    session, refunded, retries, ord;
   for (size_t i : idx) {
     const auto& ch = *cmds[i].change;
     const auto& inv = ch.next.inv;
@@ -410,11 +426,15 @@ void pg_store::impl::update_changes(pqxx::work& tx, std::span<const write_comman
     last_event.add_or_null(inv.last_event_at);
     fcode.add_or_null(inv.failure_code);
     fmsg.add_or_null(inv.failure_message);
+    session.add_or_null(inv.provider_session_id.str());
+    refunded.add(inv.refunded_cents);
+    retries.add(static_cast<int64_t>(inv.expiry_retries));
     ord.add(static_cast<int64_t>(i));
   }
   auto r = tx.exec_prepared(update_invoices.name, id.str(), expected.str(), status.str(),
                             intent.str(), sealed.str(), expires.str(), updated.str(), paid.str(),
-                            last_event.str(), fcode.str(), fmsg.str(), ord.str());
+                            last_event.str(), fcode.str(), fmsg.str(), session.str(), refunded.str(),
+                            retries.str(), ord.str());
   std::vector<char> done(cmds.size(), 0);
   for (const auto& row : r)
     done[row[0].as<size_t>()] = 1;
@@ -526,8 +546,8 @@ namespace {
 load_result stored_from_row(const pqxx::row& row) {
   stored_invoice out;
   out.inv = to_invoice(row);
-  if (!row[17].is_null()) {
-    auto sealed = pg_detail::base64_decode(row[17].c_str());
+  if (!row[21].is_null()) {
+    auto sealed = pg_detail::base64_decode(row[21].c_str());
     if (!sealed)
       return fail(billing_errc::internal, "invoices.client_secret_sealed is not base64");
     out.sealed_client_secret = std::move(*sealed);

@@ -51,7 +51,7 @@ public:
   //    earlier in this batch: the first wins) -> duplicate_event, and
   //    nothing else of that command is written;
   //  - change with expected_version 0: inserted with version 1 unless the
-  //    id, (workflow_id, shipment_id) or provider_intent_id already exists
+  //    id, (workflow_id, shipment_id), provider_intent_id or provider_session_id exists
   //    -> version_conflict; expected_version > 0: the mutable columns are
   //    overwritten and version becomes expected_version + 1 iff the row
   //    still has expected_version, else version_conflict (its event row, if

@@ -25,26 +25,31 @@ inline constexpr statement delete_events{"billing_delete_events", R"sql(
 DELETE FROM webhook_events WHERE event_id = ANY($1::text[]))sql"};
 
 // ON CONFLICT DO NOTHING without a target: a clash on the id, on
-// (workflow_id, shipment_id) or on provider_intent_id skips the row. The
-// join maps inserted ids back to the caller's positions ($18).
+// (workflow_id, shipment_id), on provider_intent_id or on
+// provider_session_id skips the row. The join maps inserted ids back to the
+// caller's positions ($22).
 inline constexpr statement insert_invoices{"billing_insert_invoices", R"sql(
 WITH u AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                        $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-                       $15::bigint[], $16::text[], $17::text[], $18::int[])
+                       $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
+                       $20::bigint[], $21::int[], $22::int[])
     AS u(id, user_id, shipment_id, workflow_id, amount_cents, currency, status, provider,
          provider_intent_id, client_secret_sealed, expires_at, created_at, updated_at,
-         paid_at, last_event_at, failure_code, failure_message, ord)
+         paid_at, last_event_at, failure_code, failure_message, mode, provider_session_id,
+         refunded_cents, expiry_retries, ord)
 ), ins AS (
   INSERT INTO invoices (id, user_id, shipment_id, workflow_id, amount_cents, currency,
                         status, version, provider, provider_intent_id, client_secret_sealed,
                         expires_at, created_at, updated_at, paid_at, last_event_at,
-                        failure_code, failure_message)
+                        failure_code, failure_message, mode, provider_session_id,
+                        refunded_cents, expiry_retries)
   SELECT id, user_id, shipment_id, workflow_id, amount_cents, currency, status, 1, provider,
          provider_intent_id, client_secret_sealed, to_timestamp(expires_at),
          to_timestamp(created_at), to_timestamp(updated_at), to_timestamp(paid_at),
-         to_timestamp(last_event_at), failure_code, failure_message
+         to_timestamp(last_event_at), failure_code, failure_message, mode, provider_session_id,
+         refunded_cents, expiry_retries
   FROM u ORDER BY ord
   ON CONFLICT DO NOTHING
   RETURNING id
@@ -52,7 +57,8 @@ WITH u AS (
 SELECT u.ord FROM ins JOIN u USING (id))sql"};
 
 // Compare-and-set on version. Identity columns (user, shipment, workflow,
-// amount, currency, provider, created_at) are written by the insert only.
+// amount, currency, provider, mode, created_at) are written by the insert
+// only; reconciliation's schedule columns by its claim only.
 inline constexpr statement update_invoices{"billing_update_invoices", R"sql(
 UPDATE invoices AS i SET
   status = u.status,
@@ -64,11 +70,16 @@ UPDATE invoices AS i SET
   paid_at = to_timestamp(u.paid_at),
   last_event_at = to_timestamp(u.last_event_at),
   failure_code = u.failure_code,
-  failure_message = u.failure_message
+  failure_message = u.failure_message,
+  provider_session_id = u.provider_session_id,
+  refunded_cents = u.refunded_cents,
+  expiry_retries = u.expiry_retries
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-            $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::int[])
+            $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[],
+            $13::bigint[], $14::int[], $15::int[])
   AS u(id, expected_version, status, provider_intent_id, client_secret_sealed, expires_at,
-       updated_at, paid_at, last_event_at, failure_code, failure_message, ord)
+       updated_at, paid_at, last_event_at, failure_code, failure_message, provider_session_id,
+       refunded_cents, expiry_retries, ord)
 WHERE i.id = u.id AND i.version = u.expected_version
 RETURNING u.ord)sql"};
 
@@ -79,21 +90,22 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
   AS u(invoice_id, signal, payload, created_at, ord)
 ORDER BY u.ord)sql"};
 
-// A whole batch in one statement (the function is migration 0003's).
+// A whole batch in one statement (the function is migration 0004's).
 inline constexpr statement write_batch_stmt{"billing_write_batch_fn",
   "SELECT duplicates::text, conflicts::text FROM billing_write_batch("
   "$1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], "
   "$7::int[], $8::bigint[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::bigint[], "
   "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::bigint[], "
   "$21::bigint[], $22::bigint[], $23::bigint[], $24::text[], $25::text[], "
-  "$26::int[], $27::uuid[], $28::text[], $29::text[], $30::bigint[])"};
+  "$26::text[], $27::text[], $28::bigint[], $29::int[], "
+  "$30::int[], $31::uuid[], $32::text[], $33::text[], $34::bigint[])"};
 
 #define BILLING_INVOICE_COLUMNS                                                          \
   "id::text, user_id, shipment_id, workflow_id, amount_cents, currency, status, version, " \
   "provider, provider_intent_id, extract(epoch FROM expires_at)::bigint, "              \
   "extract(epoch FROM created_at)::bigint, extract(epoch FROM updated_at)::bigint, "    \
   "extract(epoch FROM paid_at)::bigint, extract(epoch FROM last_event_at)::bigint, "    \
-  "failure_code, failure_message"
+  "failure_code, failure_message, mode, provider_session_id, refunded_cents, expiry_retries"
 
 inline constexpr statement load_invoice{"billing_load_invoice",
   "SELECT " BILLING_INVOICE_COLUMNS ", client_secret_sealed FROM invoices WHERE id = $1::uuid"};
