@@ -36,6 +36,10 @@ struct actor_settings {
   size_t admission_floor = 1024;
   std::chrono::seconds sweep_interval{5};
   int32_t sweep_page = 500;
+  // Expiry that finds a payment in flight postpones itself by this much,
+  // doubling up to the max (protocol::postpone_expiry).
+  int64_t expiry_retry_seconds = 60;
+  int64_t expiry_retry_max_seconds = 3'600;
 };
 
 // Counters the actors keep for /metrics (routine transitions are counted,
@@ -43,6 +47,13 @@ struct actor_settings {
 struct actor_stats {
   std::atomic<uint64_t> created{0};
   std::array<std::atomic<uint64_t>, 6> transitions{}; // by the status entered (invoice_status)
+  // A payment succeeded for a CANCELLED invoice (money taken in a race with
+  // expiry or cancel): recorded, PAID, logged as an alert, counted here.
+  std::atomic<uint64_t> paid_after_cancel{0};
+  // Reconciliation (actors/reconciler): provider reads, readings applied.
+  std::atomic<uint64_t> reconcile_checks{0};
+  std::atomic<uint64_t> reconcile_applied{0};
+  std::atomic<uint64_t> reconcile_events{0}; // events read from the provider's log
 };
 
 struct actor_context {

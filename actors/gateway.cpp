@@ -117,6 +117,11 @@ void actor_gateway::cancel_invoice(invoice_id id, callback<invoice_result> done)
     registry_->send(id, cancel_atom::value, invoice_reply{std::move(*cb)});
 }
 
+void actor_gateway::refund_invoice(invoice_id id, refund_invoice_request req, callback<refund_view_result> done) {
+  if (auto cb = admit(done))
+    registry_->send(id, refund_atom::value, std::move(req), refund_reply{std::move(*cb)});
+}
+
 void actor_gateway::list_invoices(invoice_filter filter, callback<list_result> done) {
   auto cb = admit(done);
   if (!cb)

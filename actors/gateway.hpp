@@ -33,6 +33,7 @@ public:
   void get_invoice_secret(invoice_id id, callback<invoice_result> done) override;
   void list_invoices(invoice_filter filter, callback<list_result> done) override;
   void cancel_invoice(invoice_id id, callback<invoice_result> done) override;
+  void refund_invoice(invoice_id id, refund_invoice_request req, callback<refund_view_result> done) override;
   void handle_event(invoice_id invoice, incoming_event ev, callback<webhook_result> done) override;
   bool ready() const override { return ready_(); }
   std::optional<failure> refuse_now() const override;

@@ -3,7 +3,9 @@
 #include "actors/registry.hpp"
 #include "protocol/json_codec.hpp"
 #include "protocol/log_context.hpp"
+#include "protocol/reconcile.hpp"
 #include "protocol/state_machine.hpp"
+#include "protocol/stripe_api.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -33,7 +35,7 @@ struct invoice_state {
   // the copies in its continuations and in messages still in its mailbox go
   // when the actor object does (once every request it made was answered:
   // the writers and readers always answer, within their statement timeout).
-  std::variant<std::monostate, invoice_reply, event_reply> in_flight;
+  std::variant<std::monostate, invoice_reply, event_reply, refund_reply> in_flight;
 
   ~invoice_state() {
     auto stopped = fail(billing_errc::unavailable, "the invoice's actor stopped; retry");
@@ -41,6 +43,8 @@ struct invoice_state {
       (*r)(invoice_result{stopped});
     else if (auto* e = std::get_if<event_reply>(&in_flight))
       (*e)(webhook_result{stopped});
+    else if (auto* f = std::get_if<refund_reply>(&in_flight))
+      (*f)(refund_view_result{stopped});
   }
 };
 
@@ -61,7 +65,7 @@ failure provider_failure_from(const caf::error& err) {
 }
 
 invoice_view view_of(const stored_invoice& s) {
-  return invoice_view{s.inv, {}, false};
+  return invoice_view{s.inv, {}, false, {}};
 }
 
 // The behaviour's logic. Every message ends in exactly one answer through
@@ -185,11 +189,18 @@ public:
     if (st().current) {
       auto& inv = st().current->inv;
       if (inv.amount_cents != req.amount_cents || inv.currency != req.currency
-          || inv.user_id != req.user_id)
+          || inv.user_id != req.user_id || inv.mode != req.mode)
         return done(reply, invoice_result{fail(billing_errc::conflict,
                                                "an invoice for this workflow_id and shipment_id exists "
-                                               "with a different amount, currency or user",
+                                               "with a different amount, currency, user or mode",
                                                "amount_cents")});
+      // A checkout row is written before its session; a crash in between
+      // leaves it without one (nobody was given a URL): make it now.
+      if (inv.mode == invoice_mode::checkout) {
+        if (inv.provider_session_id.empty() && inv.status == invoice_status::pending)
+          return attach_session(std::move(req), reply, attempt, false);
+        return done(reply, view_with_secret(false));
+      }
       // A row from an earlier billingd that wrote the row first and the
       // intent second, and stopped in between, lacks it.
       if (inv.provider_intent_id.empty() && inv.status == invoice_status::pending)
@@ -210,6 +221,14 @@ public:
     inv.provider = settings().provider_name;
     inv.created_at = t;
     inv.updated_at = t;
+    inv.mode = req.mode;
+    if (inv.mode == invoice_mode::checkout) {
+      // Stripe's window for a session: at most 24 h (minus a margin for the
+      // calls in between).
+      auto longest = stripe::checkout_max_expiry_seconds - 300;
+      inv.expires_at = t + req.expires_in_seconds.value_or(std::min(settings().default_expiry_seconds, longest));
+      return create_checkout(std::move(fresh), std::move(req), reply, attempt);
+    }
     inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
     auto ir = intent_request_for(inv); // before `fresh` moves into the continuation
     with_intent(std::move(ir), reply,
@@ -219,7 +238,8 @@ public:
                   // Kept for a retry: the request is rebuilt from the row.
                   create_invoice_request again{fresh.inv.shipment_id, fresh.inv.user_id,
                                                fresh.inv.workflow_id, fresh.inv.amount_cents,
-                                               fresh.inv.currency, std::nullopt};
+                                               fresh.inv.currency, std::nullopt, invoice_mode::payment_intent,
+                                               {}, {}};
                   write_command cmd;
                   cmd.change = invoice_change{std::move(fresh), 0};
                   write(std::move(cmd), [this, again = std::move(again), reply, attempt](result<write_status> r) mutable {
@@ -254,6 +274,8 @@ public:
   // hands it to `then`; a provider failure answers `reply`.
   template <class Then>
   void with_intent(intent_request ir, const invoice_reply& reply, Then then) {
+    ir_amount_ = ir.amount_cents;
+    ir_currency_ = ir.currency;
     self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, std::move(ir))
       .await(
         [this, then, reply](intent_result& r) mutable {
@@ -263,13 +285,37 @@ public:
             spdlog::warn("invoice {}: provider did not create the intent: {}", st().id.str(), f.message);
             return done(reply, invoice_result{f});
           }
-          then(std::get<intent_info>(r));
+          auto& info = std::get<intent_info>(r);
+          if (auto why = provider_disagrees(info.livemode, info.amount_cents, info.currency, ir_amount_, ir_currency_)) {
+            log_scope here{{}, st().id.str()};
+            spdlog::error("invoice {}: the provider's intent {} is not what was asked for: {}", st().id.str(),
+                          info.id.str(), *why);
+            return done(reply, invoice_result{fail(billing_errc::internal, "the provider's intent " + info.id.str()
+                                                                             + " does not match the invoice: " + *why)});
+          }
+          then(info);
         },
         [this, reply](caf::error& err) mutable {
           log_scope here{{}, st().id.str()};
           spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
           done(reply, invoice_result{provider_failure_from(err)});
         });
+  }
+
+  // Why the provider's object (its mode, and its amount and currency when
+  // it says them) cannot be the invoice's, or nullopt: an idempotent replay
+  // of an object made for other parameters, or a key of the other mode.
+  std::optional<std::string> provider_disagrees(bool livemode, int64_t amount, const std::string& currency,
+                                                int64_t want_amount, const std::string& want_currency) {
+    const bool live = settings().mode == provider_mode::live;
+    if (livemode != live)
+      return std::string{"livemode "} + (livemode ? "true" : "false") + " on a " + (live ? "live" : "test")
+             + "-mode billingd";
+    if (amount != 0 && amount != want_amount)
+      return "amount " + std::to_string(amount) + " != " + std::to_string(want_amount);
+    if (!currency.empty() && currency != want_currency)
+      return "currency " + currency + " != " + want_currency;
+    return std::nullopt;
   }
 
   // Repair: stores the intent of a PENDING row that has none.
@@ -302,6 +348,161 @@ public:
     });
   }
 
+  // -- Checkout ------------------------------------------------------------------
+
+  // A checkout invoice costs two commits: the row first (so the session's
+  // parameters, its expires_at above all, are those of the stored row and a
+  // retry after any crash sends the same ones under the same idempotency
+  // key), then the session's id and URL.
+  void create_checkout(stored_invoice fresh, create_invoice_request req, const invoice_reply& reply, int attempt) {
+    write_command cmd;
+    cmd.change = invoice_change{std::move(fresh), 0};
+    write(std::move(cmd), [this, req = std::move(req), reply, attempt](result<write_status> r) mutable {
+      if (!ok(r))
+        return done(reply, invoice_result{std::get<failure>(r)});
+      auto s = std::get<write_status>(r);
+      if (s == write_status::committed) {
+        st().ctx->stats->created.fetch_add(1, std::memory_order_relaxed);
+        return attach_session(std::move(req), reply, attempt, true);
+      }
+      if (s == write_status::version_conflict && attempt < settings().max_conflict_retries)
+        return reload([this, req = std::move(req), reply, attempt](std::optional<failure> f) mutable {
+          if (f)
+            return done(reply, invoice_result{*f});
+          create(std::move(req), reply, attempt + 1);
+        });
+      done(reply, invoice_result{write_failure(s)});
+    });
+  }
+
+  // Asks the provider for the stored row's Checkout Session (idempotency
+  // key: the invoice id) and records its id and (sealed) URL.
+  void attach_session(create_invoice_request req, const invoice_reply& reply, int attempt, bool created) {
+    const auto& inv = st().current->inv;
+    checkout_request cr{inv.id, inv.amount_cents, inv.currency, inv.workflow_id, inv.shipment_id,
+                        std::move(req.success_url), std::move(req.cancel_url), inv.expires_at};
+    self_->request(st().ctx->provider, settings().request_timeout, create_atom::value, std::move(cr))
+      .await(
+        [this, reply, attempt, created](session_result& r) mutable {
+          log_scope here{{}, st().id.str()};
+          if (!ok(r)) {
+            spdlog::warn("invoice {}: provider did not create the Checkout Session: {}", st().id.str(),
+                         std::get<failure>(r).message);
+            return done(reply, invoice_result{std::get<failure>(r)});
+          }
+          auto& s = std::get<session_info>(r);
+          const auto& cur = st().current->inv;
+          if (auto why = provider_disagrees(s.livemode, s.amount_cents, s.currency, cur.amount_cents, cur.currency)) {
+            spdlog::error("invoice {}: the provider's session {} is not what was asked for: {}", st().id.str(),
+                          s.id.str(), *why);
+            return done(reply, invoice_result{fail(billing_errc::internal, "the provider's Checkout Session "
+                                                                             + s.id.str() + " does not match: " + *why)});
+          }
+          stored_invoice next = *st().current;
+          next.inv.provider_session_id = s.id;
+          next.inv.version += 1;
+          next.inv.updated_at = now();
+          next.sealed_client_secret = st().ctx->box->seal(s.url, next.inv.id.str());
+          write_command cmd;
+          cmd.change = invoice_change{std::move(next), cur.version};
+          write(std::move(cmd), [this, reply, attempt, created](result<write_status> w) {
+            if (!ok(w))
+              return done(reply, invoice_result{std::get<failure>(w)});
+            auto ws = std::get<write_status>(w);
+            if (ws == write_status::committed)
+              return done(reply, view_with_secret(created));
+            // Another replica attached it (or moved the invoice) first.
+            if (ws == write_status::version_conflict && attempt < settings().max_conflict_retries)
+              return reload([this, reply](std::optional<failure> f) {
+                if (f)
+                  return done(reply, invoice_result{*f});
+                done(reply, st().current ? view_with_secret(false)
+                                         : invoice_result{fail(billing_errc::not_found, "no invoice with this id")});
+              });
+            done(reply, invoice_result{write_failure(ws)});
+          });
+        },
+        [this, reply](caf::error& err) mutable {
+          log_scope here{{}, st().id.str()};
+          spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
+          done(reply, invoice_result{provider_failure_from(err)});
+        });
+  }
+
+  // -- refunds -----------------------------------------------------------------------
+
+  // Refunds at the provider first, then records what it says (the
+  // payment's refunded total) through the state machine; the provider's
+  // charge.refunded webhook confirms the same total later (no effect then).
+  // A PAID invoice only; a REFUNDED or DISPUTED one too when the caller
+  // sent an Idempotency-Key, since that may be a repeat, which the provider
+  // answers with the same refund (or refuses).
+  void refund(refund_invoice_request req, const refund_reply& reply) {
+    if (!st().current)
+      return done(reply, refund_view_result{fail(billing_errc::not_found, "no invoice with this id")});
+    const auto& inv = st().current->inv;
+    const bool repeat = !req.idempotency_key.empty()
+                        && (inv.status == invoice_status::refunded || inv.status == invoice_status::disputed);
+    if ((inv.status != invoice_status::paid && !repeat) || inv.provider_intent_id.empty())
+      return done(reply, refund_view_result{fail(billing_errc::invalid_state,
+                                                 "only a PAID invoice can be refunded; this one is "
+                                                   + std::string{to_string(inv.status)})});
+    const int64_t left = inv.amount_cents - inv.refunded_cents;
+    if (inv.status == invoice_status::paid && req.amount_cents && *req.amount_cents > left)
+      return done(reply, refund_view_result{fail(billing_errc::invalid_argument,
+                                                 "amount_cents is more than is left to refund ("
+                                                   + std::to_string(left) + ")",
+                                                 "amount_cents")});
+    refund_request rr;
+    rr.invoice = inv.id;
+    rr.intent = inv.provider_intent_id;
+    rr.amount_cents = req.amount_cents;
+    rr.reason = req.reason;
+    // Without the caller's key, the invoice's version: a retry of this very
+    // request (after a crash) sends the same key, the next refund another.
+    rr.discriminator = req.idempotency_key.empty() ? "v" + std::to_string(inv.version)
+                                                   : "k:" + req.idempotency_key;
+    rr.invoice_amount_cents = inv.amount_cents;
+    rr.refunded_before = inv.refunded_cents;
+    self_->request(st().ctx->provider, settings().request_timeout, refund_atom::value, std::move(rr))
+      .await(
+        [this, reply](refund_result& r) mutable {
+          log_scope here{{}, st().id.str()};
+          if (!ok(r)) {
+            spdlog::warn("invoice {}: provider did not refund: {}", st().id.str(), std::get<failure>(r).message);
+            return done(reply, refund_view_result{std::get<failure>(r)});
+          }
+          auto info = std::get<refund_info>(std::move(r));
+          const auto& cur = st().current->inv;
+          invoice_event ev;
+          ev.kind = event_kind::refunded;
+          ev.created = now();
+          ev.reconciled = true;
+          ev.intent = cur.provider_intent_id;
+          ev.currency = info.currency.empty() ? cur.currency : info.currency;
+          ev.amount_cents = info.charge_amount_cents.value_or(cur.amount_cents);
+          ev.refunded_cents = info.charge_refunded_cents.value_or(cur.refunded_cents + info.amount_cents);
+          // The charge says its mode; without it the answer is ours by construction.
+          ev.livemode = info.charge_amount_cents ? info.livemode : settings().mode == provider_mode::live;
+          spdlog::info("invoice {}: refund {} of {} {} ({}{})", st().id.str(), info.id, info.amount_cents,
+                       ev.currency, info.status, info.replayed ? ", a repeat" : "");
+          transition(std::move(ev), {}, [this, reply, info](webhook_result w) {
+            if (!ok(w))
+              return done(reply, refund_view_result{std::get<failure>(w)});
+            if (std::get<webhook_reply>(w).result == outcome::rejected_mismatch)
+              spdlog::error("invoice {}: the provider's answer to refund {} does not fit the invoice", st().id.str(),
+                            info.id);
+            done(reply, refund_view_result{refund_view{st().current->inv, info.id, info.status, info.amount_cents,
+                                                       !info.replayed}});
+          });
+        },
+        [this, reply](caf::error& err) mutable {
+          log_scope here{{}, st().id.str()};
+          spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
+          done(reply, refund_view_result{provider_failure_from(err)});
+        });
+  }
+
   invoice_result view_with_secret(bool created) {
     auto v = view_of(*st().current);
     v.created = created;
@@ -311,7 +512,8 @@ public:
         return fail(billing_errc::internal,
                     "the stored client secret of invoice " + st().id.str()
                       + " does not open with the configured secret_key");
-      v.client_secret = std::move(*secret);
+      // A checkout invoice keeps its session's URL sealed in the same place.
+      (st().current->inv.mode == invoice_mode::checkout ? v.checkout_url : v.client_secret) = std::move(*secret);
     }
     return v;
   }
@@ -371,13 +573,18 @@ public:
     }
     if (!cmd.event && !cmd.change) // an internal command that changes nothing
       return reply(webhook_result{webhook_reply{d.result, st().id, st().current->inv.status}});
-    write(std::move(cmd), [this, ev = std::move(ev), type = std::move(type), reply, attempt,
+    // Money taken for an invoice already CANCELLED: recorded (PAID) and alerted.
+    const bool after_cancel = d.result == outcome::applied && st().current->inv.status == invoice_status::cancelled
+                              && d.next.status == invoice_status::paid;
+    write(std::move(cmd), [this, ev = std::move(ev), type = std::move(type), reply, attempt, after_cancel,
                            result = d.result, reason = std::move(d.reason)](result<write_status> r) mutable {
       if (!ok(r))
         return reply(webhook_result{std::get<failure>(r)});
       switch (std::get<write_status>(r)) {
         case write_status::committed:
           log_outcome(ev, type, result, reason);
+          if (after_cancel)
+            alert_paid_after_cancel(ev, type);
           return reply(webhook_result{webhook_reply{result, st().id, st().current->inv.status}});
         case write_status::duplicate_event:
           return reply(webhook_result{webhook_reply{outcome::ignored_duplicate, st().id, st().current->inv.status}});
@@ -412,53 +619,124 @@ public:
     }
   }
 
+  void alert_paid_after_cancel(const invoice_event& ev, const std::string& type) {
+    st().ctx->stats->paid_after_cancel.fetch_add(1, std::memory_order_relaxed);
+    log_scope here{{}, st().id.str(), ev.id.str()};
+    spdlog::error("ALERT invoice {}: a payment succeeded after the invoice was CANCELLED ({} {}, intent {}): "
+                  "money was taken, the invoice is now PAID and its workflow told so; refund it or fulfil the "
+                  "order (billing_payments_after_cancel_total)",
+                  st().id.str(), type.empty() ? "the provider's answer" : type, ev.id.str(), ev.intent.str());
+  }
+
   void on_event(incoming_event in, const event_reply& reply) {
     transition(std::move(in.ev), std::move(in.type), [this, reply](webhook_result r) { done(reply, std::move(r)); });
   }
 
-  // Cancel (by API) and expiry both ask the provider to cancel first: if it
-  // says the payment already succeeded, the invoice becomes PAID instead.
+  // Cancel (by API) and expiry both ask the provider first (cancel the
+  // intent, expire the session) and follow its answer: cancelled at the
+  // provider -> CANCELLED; the payment already succeeded -> PAID (the
+  // provider's amount, currency and mode); a payment in flight (processing,
+  // an asynchronous Checkout payment) -> never CANCELLED: "retry later", and
+  // an expiry postpones itself with a backoff.
   template <class Reply>
   void cancel_at_provider_then(event_kind kind, Reply reply) {
     auto& inv = st().current->inv;
     bool cancellable = inv.status == invoice_status::pending || inv.status == invoice_status::failed;
-    if (!cancellable || inv.provider_intent_id.empty()) {
+    auto just = [this, kind, reply]() mutable {
       invoice_event ev;
       ev.kind = kind;
-      return transition(std::move(ev), {}, std::move(reply));
+      transition(std::move(ev), {}, std::move(reply));
+    };
+    if (!cancellable)
+      return just();
+    auto failed = [this, reply](const failure& f) mutable {
+      log_scope here{{}, st().id.str()};
+      spdlog::warn("invoice {}: provider did not cancel: {}", st().id.str(), f.message);
+      reply(webhook_result{f});
+    };
+    auto silent = [this, reply](caf::error& err) mutable {
+      log_scope here{{}, st().id.str()};
+      spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
+      reply(webhook_result{provider_failure_from(err)});
+    };
+    if (inv.mode == invoice_mode::checkout && !inv.provider_session_id.empty()) {
+      self_->request(st().ctx->provider, settings().request_timeout, expire_atom::value, inv.provider_session_id,
+                     inv.id)
+        .await(
+          [this, kind, reply, just, failed](session_result& r) mutable {
+            if (!ok(r))
+              return failed(std::get<failure>(r));
+            auto& s = std::get<session_info>(r);
+            if (s.status == "expired")
+              return just();
+            if (auto paid = session_reading(s, now()))
+              return follow_provider(std::move(paid->ev), std::move(reply));
+            in_flight(kind, "its Checkout Session is " + s.status + "/" + s.payment_status, std::move(reply));
+          },
+          silent);
+      return;
     }
-    self_->request(st().ctx->provider, settings().request_timeout, cancel_atom::value,
-                   inv.provider_intent_id, inv.id)
+    if (inv.provider_intent_id.empty())
+      return just();
+    self_->request(st().ctx->provider, settings().request_timeout, cancel_atom::value, inv.provider_intent_id,
+                   inv.id)
       .await(
-        [this, kind, reply](intent_result& r) mutable {
-          if (!ok(r)) {
-            auto& f = std::get<failure>(r);
-            log_scope here{{}, st().id.str()};
-            spdlog::warn("invoice {}: provider did not cancel: {}", st().id.str(), f.message);
-            return reply(webhook_result{f});
-          }
-          invoice_event ev;
-          ev.kind = kind;
+        [this, kind, reply, just, failed](intent_result& r) mutable {
+          if (!ok(r))
+            return failed(std::get<failure>(r));
           auto& info = std::get<intent_info>(r);
+          if (info.status == "canceled")
+            return just();
           if (info.status == "succeeded") {
-            log_scope here{{}, st().id.str()};
-            spdlog::warn("invoice {}: cancel raced a successful payment; marking PAID", st().id.str());
-            // The provider's own answer, not a webhook: it is about this
-            // invoice's intent, amount, currency and mode by construction.
-            auto& cur = st().current->inv;
-            ev.kind = event_kind::payment_succeeded;
-            ev.intent = info.id;
-            ev.amount_cents = cur.amount_cents;
-            ev.currency = cur.currency;
-            ev.livemode = settings().mode == provider_mode::live;
+            if (auto paid = intent_reading(info, st().current->inv.status, now()))
+              return follow_provider(std::move(paid->ev), std::move(reply));
           }
-          transition(std::move(ev), {}, std::move(reply));
+          // processing, requires_capture, or an answer that is not a cancel.
+          in_flight(kind, "its PaymentIntent is " + info.status, std::move(reply));
         },
-        [this, reply](caf::error& err) mutable {
-          log_scope here{{}, st().id.str()};
-          spdlog::warn("invoice {}: provider did not answer: {}", st().id.str(), caf::to_string(err));
-          reply(webhook_result{provider_failure_from(err)});
-        });
+        silent);
+  }
+
+  // The provider says the payment succeeded: the invoice follows it. Its
+  // amount and currency are the provider's; only a provider that did not
+  // say them (the simulated one) lets the invoice's stand in.
+  template <class Reply>
+  void follow_provider(invoice_event ev, Reply reply) {
+    const auto& cur = st().current->inv;
+    if (!ev.amount_cents)
+      ev.amount_cents = cur.amount_cents;
+    if (ev.currency.empty())
+      ev.currency = cur.currency;
+    log_scope here{{}, st().id.str()};
+    spdlog::warn("invoice {}: cancel raced a successful payment; following the provider", st().id.str());
+    transition(std::move(ev), {}, std::move(reply));
+  }
+
+  // A payment is in flight: not CANCELLED now, retry later. An expiry moves
+  // expires_at (state_machine: postpone_expiry), so the sweeper comes back
+  // after a backoff instead of every sweep.
+  template <class Reply>
+  void in_flight(event_kind kind, std::string why, Reply reply) {
+    log_scope here{{}, st().id.str()};
+    auto later = fail(billing_errc::unavailable, "a payment is in flight for this invoice (" + why + "); retry later");
+    if (kind != event_kind::expired) {
+      spdlog::info("invoice {}: not cancelled: {}", st().id.str(), why);
+      return reply(webhook_result{later});
+    }
+    stored_invoice next = *st().current;
+    next.inv = postpone_expiry(next.inv, now(), settings().expiry_retry_seconds, settings().expiry_retry_max_seconds);
+    next.inv.version = st().current->inv.version + 1;
+    spdlog::info("invoice {}: expiry postponed to {} ({} time(s)): {}", st().id.str(), next.inv.expires_at,
+                 next.inv.expiry_retries, why);
+    write_command cmd;
+    cmd.change = invoice_change{std::move(next), st().current->inv.version};
+    write(std::move(cmd), [reply, later](result<write_status> r) mutable {
+      if (!ok(r))
+        return reply(webhook_result{std::get<failure>(r)});
+      // Committed or not (a conflict: something moved it meanwhile, the next
+      // sweep sees that), the answer is the same.
+      reply(webhook_result{later});
+    });
   }
 
   void cancel(const invoice_reply& reply) {
@@ -486,6 +764,9 @@ public:
 
 private:
   self_ptr self_;
+  // What the intent being created must carry (with_intent's check).
+  int64_t ir_amount_ = 0;
+  std::string ir_currency_;
 };
 
 invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context_ptr ctx,
@@ -537,6 +818,13 @@ invoice_actor::behavior_type make_behavior(self_ptr self, invoice_id id, context
         if (f)
           return logic->done(reply, webhook_result{*f});
         logic->expire(reply);
+      });
+    },
+    [logic](refund_atom, refund_invoice_request& req, refund_reply& reply) {
+      logic->begin(reply, [logic, req = std::move(req), reply](std::optional<failure> f) mutable {
+        if (f)
+          return logic->done(reply, refund_view_result{*f});
+        logic->refund(std::move(req), reply);
       });
     },
     [logic](idle_atom) { logic->on_idle_timer(); },

@@ -105,7 +105,7 @@ struct fixture {
 inline create_invoice_request request(std::string shipment = "shp_1", int64_t amount = 12'500,
                                       std::string workflow = "wf_1") {
   return create_invoice_request{std::move(shipment), "usr_1", std::move(workflow), amount, "usd",
-                                std::nullopt};
+                                std::nullopt, invoice_mode::payment_intent, {}, {}};
 }
 
 } // namespace billing::test
