@@ -72,6 +72,28 @@ const std::vector<setting>& settings() {
     {"stripe_max_retries", kind::integer, "2", 0, 10, false,
      "retries of a Stripe request after a connection error, timeout, 409, 429 or 5xx (jittered "
      "exponential backoff; Stripe-Should-Retry decides when sent)", integer(&config::stripe_max_retries)},
+    {"reconcile_interval_seconds", kind::integer, "60", 0, 86'400, false,
+     "provider=stripe: how often reconciliation asks Stripe about quiet unsettled invoices and reads its event "
+     "log for events never delivered (0: off)", integer(&config::reconcile_interval_seconds)},
+    {"reconcile_quiet_seconds", kind::integer, "300", 1, 30 * 86'400, false,
+     "an invoice without a transition this long (and events this old) is reconciled; also the first wait "
+     "between two checks of one invoice, doubling", integer(&config::reconcile_quiet_seconds)},
+    {"reconcile_rate", kind::integer, "10", 1, 100, false,
+     "Stripe requests a second reconciliation may make, per replica (Stripe allows 100/s live, 25/s test)",
+     integer(&config::reconcile_rate)},
+    {"reconcile_page", kind::integer, "100", 1, 1'000, false, "invoices claimed per reconciliation pass",
+     integer(&config::reconcile_page)},
+    {"reconcile_backoff_max_seconds", kind::integer, "3600", 1, 30 * 86'400, false,
+     "longest wait between two reconciliation checks of one invoice", integer(&config::reconcile_backoff_max_seconds)},
+    {"reconcile_lookback_seconds", kind::integer, "259200", 0, 30 * 86'400, false,
+     "where reading Stripe's event log starts the first time (Stripe keeps 30 days)",
+     integer(&config::reconcile_lookback_seconds)},
+    {"expiry_retry_seconds", kind::integer, "60", 1, 86'400, false,
+     "expiry that finds a payment in flight (processing) retries after this, doubling; never CANCELLED meanwhile",
+     integer(&config::expiry_retry_seconds)},
+    {"expiry_retry_max_seconds", kind::integer, "3600", 1, 30 * 86'400, false,
+     "longest wait between two expiry attempts of an invoice with a payment in flight",
+     integer(&config::expiry_retry_max_seconds)},
     {"webhook_secrets", kind::list, "", 0, 0, true,
      "comma-separated Stripe endpoint secrets (whsec_...), several during rotation (required)",
      [](config& c, const std::string& v, int64_t) {
@@ -367,6 +389,8 @@ std::variant<config, config_error> load_config(const std::vector<std::string>& a
       return config_error{"stripe_timeout_ms must be below request_timeout_ms: the invoice actors wait "
                           "request_timeout_ms for Stripe's answer, retries included"};
   }
+  if (c.expiry_retry_max_seconds < c.expiry_retry_seconds)
+    return config_error{"expiry_retry_max_seconds must be at least expiry_retry_seconds"};
   if (c.sink != "none" && c.sink != "temporal" && c.sink != "http")
     return config_error{"sink must be none, temporal or http (got '" + c.sink + "')"};
   if (c.sink == "temporal" && c.temporal_address.empty())
@@ -442,6 +466,14 @@ std::string describe(const config& c) {
   line("stripe_timeout_ms", std::to_string(c.stripe_timeout_ms));
   line("stripe_connect_timeout_ms", std::to_string(c.stripe_connect_timeout_ms));
   line("stripe_max_retries", std::to_string(c.stripe_max_retries));
+  line("reconcile_interval_seconds", std::to_string(c.reconcile_interval_seconds));
+  line("reconcile_quiet_seconds", std::to_string(c.reconcile_quiet_seconds));
+  line("reconcile_rate", std::to_string(c.reconcile_rate));
+  line("reconcile_page", std::to_string(c.reconcile_page));
+  line("reconcile_backoff_max_seconds", std::to_string(c.reconcile_backoff_max_seconds));
+  line("reconcile_lookback_seconds", std::to_string(c.reconcile_lookback_seconds));
+  line("expiry_retry_seconds", std::to_string(c.expiry_retry_seconds));
+  line("expiry_retry_max_seconds", std::to_string(c.expiry_retry_max_seconds));
   line("webhook_secrets", std::to_string(c.webhook_secrets.size()) + " configured " + redact("x"));
   line("webhook_tolerance_seconds", std::to_string(c.webhook_tolerance_seconds));
   line("secret_key", redact(c.secret_key));

@@ -55,6 +55,17 @@ struct config {
   int64_t stripe_connect_timeout_ms = 0;
   int64_t stripe_max_retries = 0;
   bool stripe_live = false;      // from the key's prefix (load_config)
+  // Reconciliation (actors/reconciler), provider = stripe only.
+  int64_t reconcile_interval_seconds = 0; // 0: off
+  int64_t reconcile_quiet_seconds = 0;
+  int64_t reconcile_rate = 0;             // provider requests per second
+  int64_t reconcile_page = 0;
+  int64_t reconcile_backoff_max_seconds = 0;
+  int64_t reconcile_lookback_seconds = 0;
+  // The expiry race: expiry finding a payment in flight retries after this,
+  // doubling up to the max.
+  int64_t expiry_retry_seconds = 0;
+  int64_t expiry_retry_max_seconds = 0;
 
   // Who may call the API: keys as SHA-256 hashes with names and scopes.
   std::string api_keys_text; // as configured; parsed into api_keys by load_config

@@ -2,6 +2,7 @@
 
 #include "actors/bridge.hpp"
 #include "actors/gateway.hpp"
+#include "actors/reconciler.hpp"
 #include "actors/registry.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/sweeper.hpp"
@@ -19,8 +20,10 @@
 #include "persistence/migrations.hpp"
 #include "persistence/outbox_actor.hpp"
 #include "persistence/pruner.hpp"
+#include "persistence/reconcile_actor.hpp"
 #include "persistence/reader.hpp"
 #include "persistence/writer.hpp"
+#include "protocol/stripe_api.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/sinks/sink.h>
@@ -29,6 +32,7 @@
 #include <csignal>
 #include <ctime>
 #include <sstream>
+#include <unistd.h>
 
 namespace billing::app {
 
@@ -145,6 +149,16 @@ std::string metrics_text(const persistence_stats& p, const net::http_server& ser
   metric("billing_invoice_actors", "gauge", "live invoice actors", registry.live_actors());
   metric("billing_invoices_created_total", "counter", "invoices created (first commit of their row)",
          actors.created.load());
+  metric("billing_payments_after_cancel_total", "counter",
+         "payments that succeeded for a CANCELLED invoice (recorded as PAID and logged as an ALERT)",
+         actors.paid_after_cancel.load());
+  metric("billing_reconcile_checks_total", "counter", "invoices reconciliation read at the provider",
+         actors.reconcile_checks.load());
+  metric("billing_reconcile_applied_total", "counter",
+         "transitions reconciliation applied (readings, and events from the provider's log)",
+         actors.reconcile_applied.load());
+  metric("billing_reconcile_events_total", "counter", "events reconciliation read from the provider's log",
+         actors.reconcile_events.load());
   out << "# HELP billing_transitions_total invoice transitions applied, by the status entered\n"
          "# TYPE billing_transitions_total counter\n";
   for (size_t i = 0; i < actors.transitions.size(); ++i)
@@ -379,6 +393,8 @@ int serve(const config& c) {
   ctx->settings.max_in_flight = static_cast<size_t>(c.max_in_flight);
   ctx->settings.admission_latency = std::chrono::milliseconds(c.admission_latency_ms);
   ctx->settings.sweep_interval = std::chrono::seconds(c.sweep_interval_seconds);
+  ctx->settings.expiry_retry_seconds = c.expiry_retry_seconds;
+  ctx->settings.expiry_retry_max_seconds = c.expiry_retry_max_seconds;
   ctx->writers = writers;
   ctx->reader = reader;
   ctx->provider = provider;
@@ -400,6 +416,32 @@ int serve(const config& c) {
     prune.event_retention = std::chrono::hours(24 * c.event_retention_days);
     prune.outbox_retention = std::chrono::hours(24 * c.outbox_retention_days);
     sup.supervise<caf::actor>("pruner", [&sys, prune] { return spawn_pruner(sys, prune); });
+    // Reconciliation (Stripe only: the simulated provider knows nothing a
+    // webhook did not say), its store on a connection of its own.
+    const bool reconcile = c.provider == "stripe" && c.reconcile_interval_seconds > 0;
+    if (reconcile) {
+      reconcile_actor_config rcfg;
+      rcfg.store.url = c.database_url;
+      auto rstore = sup.supervise<reconcile_store_actor>(
+        "reconcile store", [&sys, rcfg] { return spawn_reconcile_store(sys, rcfg); });
+      reconciler_config r;
+      r.interval = std::chrono::seconds(c.reconcile_interval_seconds);
+      r.quiet_seconds = c.reconcile_quiet_seconds;
+      r.page = static_cast<int32_t>(c.reconcile_page);
+      r.rate = static_cast<double>(c.reconcile_rate);
+      r.backoff_max_seconds = c.reconcile_backoff_max_seconds;
+      r.events_lookback_seconds = c.reconcile_lookback_seconds;
+      for (auto t : stripe::webhook_event_types)
+        r.event_types.emplace_back(t);
+      char host[256] = {};
+      r.holder = std::string{gethostname(host, sizeof host - 1) == 0 ? host : "billingd"} + ":"
+                 + std::to_string(getpid());
+      sup.supervise<caf::actor>("reconciler", [&sys, ctx, registry, &gateway, rstore, r] {
+        return spawn_reconciler(sys, ctx, registry, &gateway, rstore, r);
+      });
+      spdlog::info("reconciliation: every {} s, invoices quiet for {} s, at most {} Stripe requests/s",
+                   c.reconcile_interval_seconds, c.reconcile_quiet_seconds, c.reconcile_rate);
+    }
 
     net::http_client client;
     net::http_server* server_ptr = nullptr;
@@ -503,6 +545,10 @@ int serve(const config& c) {
     client.stop();
     sup.stop("sweeper");
     sup.stop("pruner");
+    if (reconcile) {
+      sup.stop("reconciler");
+      sup.stop("reconcile store");
+    }
     // The invoice actors finish what they hold (writes in flight are
     // answered by the writers, which stop last).
     registry->stop_all();

@@ -30,6 +30,15 @@ inline constexpr std::string_view default_api_version = "2026-10-28.endive";
 inline constexpr std::string_view default_api_base = "https://api.stripe.com";
 inline constexpr size_t max_idempotency_key_length = 255;
 
+// The events billingd acts on: what a webhook endpoint must enable (README),
+// and what reconciliation reads from the event log.
+inline constexpr std::string_view webhook_event_types[] = {
+  "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+  "payment_intent.processing", "charge.refunded", "refund.updated", "charge.dispute.created",
+  "charge.dispute.closed", "checkout.session.completed", "checkout.session.expired",
+  "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed",
+};
+
 // sk_test_/rk_test_ -> test, sk_live_/rk_live_ -> live, anything else nullopt.
 std::optional<provider_mode> mode_of_key(std::string_view secret_key) noexcept;
 
