@@ -109,6 +109,9 @@ void to_proto(const invoice& inv, pb::Invoice* out) {
   out->set_failure_code(inv.failure_code);
   out->set_failure_message(inv.failure_message);
   out->set_version(inv.version);
+  out->set_mode(inv.mode == invoice_mode::checkout ? pb::INVOICE_MODE_CHECKOUT : pb::INVOICE_MODE_PAYMENT_INTENT);
+  out->set_provider_session_id(inv.provider_session_id.str());
+  out->set_refunded_cents(inv.refunded_cents);
 }
 
 result<create_invoice_request> from_proto(const pb::CreateInvoiceRequest& in) {
@@ -143,6 +146,30 @@ result<create_invoice_request> from_proto(const pb::CreateInvoiceRequest& in) {
                                          + std::to_string(min_expires_in_seconds) + " and "
                                          + std::to_string(max_expires_in_seconds));
     req.expires_in_seconds = e;
+  }
+  switch (in.mode()) {
+    case pb::INVOICE_MODE_UNSPECIFIED:
+    case pb::INVOICE_MODE_PAYMENT_INTENT: req.mode = invoice_mode::payment_intent; break;
+    case pb::INVOICE_MODE_CHECKOUT: req.mode = invoice_mode::checkout; break;
+    default: return bad("mode", "mode must be INVOICE_MODE_PAYMENT_INTENT or INVOICE_MODE_CHECKOUT");
+  }
+  req.success_url = in.success_url();
+  req.cancel_url = in.cancel_url();
+  if (auto err = check_create_mode(req))
+    return *err;
+  return req;
+}
+
+result<refund_invoice_request> from_proto(const pb::RefundInvoiceRequest& in) {
+  refund_invoice_request req;
+  if (in.has_amount_cents())
+    req.amount_cents = in.amount_cents();
+  req.reason = in.reason();
+  req.idempotency_key = in.idempotency_key();
+  if (auto err = check_refund_request(req)) {
+    if (err->field == "Idempotency-Key")
+      err->field = "idempotency_key";
+    return *err;
   }
   return req;
 }

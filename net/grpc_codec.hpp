@@ -24,6 +24,8 @@ void to_proto(const invoice& inv, pb::Invoice* out);
 
 // A create request from the wire, validated like the HTTP body.
 result<create_invoice_request> from_proto(const pb::CreateInvoiceRequest& in);
+// A refund request from the wire (the invoice id is checked by the edge).
+result<refund_invoice_request> from_proto(const pb::RefundInvoiceRequest& in);
 
 // The status a failure is answered with: the code from net/status_map, the
 // failure's message for the caller's own mistakes, the fixed public message

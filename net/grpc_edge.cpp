@@ -179,6 +179,7 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       auto& v = std::get<invoice_view>(res);
       log_scope::set_invoice(v.inv.id.str());
       resp->set_stripe_client_secret(v.client_secret);
+      resp->set_checkout_url(v.checkout_url);
       resp->set_invoice_id(v.inv.id.str());
       to_proto(v.inv, resp->mutable_invoice());
       resp->set_created(v.created);
@@ -338,6 +339,40 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       to_proto(std::get<invoice_view>(res).inv, resp->mutable_invoice());
       finish(r, c, grpc::Status::OK);
     });
+    return r;
+  }
+
+  grpc::ServerUnaryReactor* RefundInvoice(grpc::CallbackServerContext* ctx, const pb::RefundInvoiceRequest* req,
+                                          pb::RefundInvoiceResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    auto c = begin(ctx, grpc_method::refund_invoice);
+    log_scope lctx{c->request_id, req->invoice_id()};
+    if (auto st = admit(ctx, *c, scope::invoices_write); !st.ok()) {
+      finish(r, c, st);
+      return r;
+    }
+    if (auto err = check_invoice_id(req->invoice_id())) {
+      finish(r, c, failed(*c, *err));
+      return r;
+    }
+    auto parsed = from_proto(*req);
+    if (!ok(parsed)) {
+      finish(r, c, failed(*c, std::get<failure>(parsed)));
+      return r;
+    }
+    api.refund_invoice(invoice_id{req->invoice_id()}, std::move(std::get<refund_invoice_request>(parsed)),
+                       [this, r, resp, c](refund_view_result res) {
+                         log_scope lctx{c->request_id};
+                         if (!ok(res))
+                           return finish(r, c, failed(*c, std::get<failure>(res)));
+                         auto& v = std::get<refund_view>(res);
+                         resp->set_refund_id(v.refund_id);
+                         resp->set_refund_status(v.refund_status);
+                         resp->set_amount_cents(v.amount_cents);
+                         resp->set_created(v.created);
+                         to_proto(v.inv, resp->mutable_invoice());
+                         finish(r, c, grpc::Status::OK);
+                       });
     return r;
   }
 

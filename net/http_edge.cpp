@@ -283,6 +283,14 @@ void http_edge::handle(request&& req, responder reply) {
   if (path.starts_with(invoices_prefix) && path.size() > invoices_prefix.size()
       && path[invoices_prefix.size()] == '/') {
     auto rest = path.substr(invoices_prefix.size() + 1);
+    constexpr std::string_view refunds_suffix = "/refunds";
+    if (rest.ends_with(refunds_suffix) && rest.find('/') == rest.size() - refunds_suffix.size()) {
+      if (method != http::verb::post)
+        return x->method_not_allowed("POST");
+      if (authorized(scope::invoices_write, http_route::refund_invoice))
+        refund_invoice(x, rest.substr(0, rest.size() - refunds_suffix.size()), req);
+      return;
+    }
     constexpr std::string_view cancel_suffix = "/cancel";
     if (rest.ends_with(cancel_suffix) && rest.find('/') == rest.size() - cancel_suffix.size()) {
       if (method != http::verb::post)
@@ -356,6 +364,16 @@ void http_edge::cancel_invoice(const exchange_ptr& x, std::string_view id) {
     return x->fail(*err);
   api_.cancel_invoice(invoice_id{std::string{id}},
                       exchange::answer<invoice_view>(x, [](auto&) { return 200u; }));
+}
+
+void http_edge::refund_invoice(const exchange_ptr& x, std::string_view id, const request& req) {
+  if (auto err = check_invoice_id(id))
+    return x->fail(*err);
+  auto parsed = parse_refund_request(req.body(), header(req, "Idempotency-Key"));
+  if (!ok(parsed))
+    return x->fail(std::get<failure>(parsed));
+  api_.refund_invoice(invoice_id{std::string{id}}, std::move(std::get<refund_invoice_request>(parsed)),
+                      exchange::answer<refund_view>(x, [](const refund_view& v) { return v.created ? 201u : 200u; }));
 }
 
 void http_edge::webhook_request(const exchange_ptr& x, const request& req) {

@@ -80,6 +80,7 @@ private:
   void get_invoice(const exchange_ptr& x, std::string_view id);
   void list_invoices(const exchange_ptr& x, std::string_view query);
   void cancel_invoice(const exchange_ptr& x, std::string_view id);
+  void refund_invoice(const exchange_ptr& x, std::string_view id, const request& req);
   void webhook_request(const exchange_ptr& x, const request& req);
   void simulate(const exchange_ptr& x, std::string_view id, std::string_view body);
 

@@ -15,6 +15,7 @@ constexpr std::array<route_label, http_route_count> route_labels = {{
   {"/v1/invoices", "GET"},
   {"/v1/invoices/{id}", "GET"},
   {"/v1/invoices/{id}/cancel", "POST"},
+  {"/v1/invoices/{id}/refunds", "POST"},
   {"/webhook", "POST"},
   {"/v1/simulator/payments/{id}", "POST"},
   {"/healthz", "GET"},
@@ -64,7 +65,7 @@ uint64_t latency_histogram::count() const noexcept {
 
 std::string_view to_string(grpc_method m) noexcept {
   static constexpr std::array<std::string_view, grpc_method_count> names = {
-    "CreateInvoice", "GetInvoice", "ListInvoices", "CancelInvoice", "WatchInvoice"};
+    "CreateInvoice", "GetInvoice", "ListInvoices", "CancelInvoice", "WatchInvoice", "RefundInvoice"};
   return names[static_cast<size_t>(m)];
 }
 

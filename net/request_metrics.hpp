@@ -48,6 +48,7 @@ enum class http_route : uint8_t {
   list_invoices,  // GET /v1/invoices
   get_invoice,    // GET /v1/invoices/{id}
   cancel_invoice, // POST /v1/invoices/{id}/cancel
+  refund_invoice, // POST /v1/invoices/{id}/refunds
   webhook,        // POST /webhook
   simulator,      // POST /v1/simulator/payments/{id}
   healthz,        // GET /healthz
@@ -55,11 +56,12 @@ enum class http_route : uint8_t {
   metrics,        // GET /metrics (admin listener)
   other,          // anything else: unknown paths, wrong methods
 };
-inline constexpr size_t http_route_count = 10;
+inline constexpr size_t http_route_count = 11;
 
 // gRPC methods of billing.v1.BillingService.
-enum class grpc_method : uint8_t { create_invoice, get_invoice, list_invoices, cancel_invoice, watch_invoice };
-inline constexpr size_t grpc_method_count = 5;
+enum class grpc_method : uint8_t {
+  create_invoice, get_invoice, list_invoices, cancel_invoice, watch_invoice, refund_invoice };
+inline constexpr size_t grpc_method_count = 6;
 std::string_view to_string(grpc_method m) noexcept; // "CreateInvoice", ...
 
 // What became of one webhook delivery.

@@ -156,6 +156,9 @@ json invoice_json(const invoice& inv) {
     {"version", inv.version},
     {"provider", inv.provider},
     {"provider_intent_id", inv.provider_intent_id.empty() ? json(nullptr) : json(inv.provider_intent_id.str())},
+    {"mode", to_string(inv.mode)},
+    {"provider_session_id", inv.provider_session_id.empty() ? json(nullptr) : json(inv.provider_session_id.str())},
+    {"refunded_cents", inv.refunded_cents},
     {"created_at", rfc3339(inv.created_at)},
     {"updated_at", rfc3339(inv.updated_at)},
     {"expires_at", rfc3339(inv.expires_at)},
@@ -270,6 +273,97 @@ result<create_invoice_request> parse_create_invoice(std::string_view body) {
                                          + std::to_string(max_expires_in_seconds));
     req.expires_in_seconds = expires->get<int64_t>();
   }
+
+  if (auto mode = doc.find("mode"); mode != doc.end() && !mode->is_null()) {
+    auto m = mode->is_string() ? parse_invoice_mode(mode->get<std::string>()) : std::nullopt;
+    if (!m)
+      return bad("mode", "mode must be \"payment_intent\" or \"checkout\"");
+    req.mode = *m;
+  }
+  for (auto [name, target] : {std::pair{"success_url", &req.success_url}, std::pair{"cancel_url", &req.cancel_url}}) {
+    auto it = doc.find(name);
+    if (it == doc.end() || it->is_null())
+      continue;
+    if (!it->is_string())
+      return bad(name, std::string{name} + " must be a string");
+    *target = it->get<std::string>();
+  }
+  if (auto err = check_create_mode(req))
+    return *err;
+  return req;
+}
+
+std::optional<failure> check_create_mode(const create_invoice_request& req) {
+  const bool checkout = req.mode == invoice_mode::checkout;
+  for (auto [name, url] : {std::pair{"success_url", &req.success_url}, std::pair{"cancel_url", &req.cancel_url}}) {
+    if (url->empty()) {
+      if (checkout)
+        return bad(name, std::string{name} + " is required with mode \"checkout\"");
+      continue;
+    }
+    if (!checkout)
+      return bad(name, std::string{name} + " is only for mode \"checkout\"");
+    const bool tls = url->starts_with("https://");
+    const bool scheme = tls || url->starts_with("http://");
+    if (!scheme || url->size() > max_url_length || url->size() <= (tls ? 8u : 7u)
+        || url->find_first_of(" \t\r\n") != std::string::npos || !is_valid_utf8(*url))
+      return bad(name, std::string{name} + " must be an absolute http(s) URL of at most "
+                         + std::to_string(max_url_length) + " bytes");
+  }
+  if (checkout && req.expires_in_seconds
+      && (*req.expires_in_seconds < min_checkout_expires_in_seconds
+          || *req.expires_in_seconds > max_checkout_expires_in_seconds))
+    return bad("expires_in_seconds", "with mode \"checkout\", expires_in_seconds must be between "
+                                       + std::to_string(min_checkout_expires_in_seconds) + " and "
+                                       + std::to_string(max_checkout_expires_in_seconds)
+                                       + " (Stripe's window for a Checkout Session)");
+  return std::nullopt;
+}
+
+std::optional<failure> check_refund_request(const refund_invoice_request& req) {
+  const auto& key = req.idempotency_key;
+  if (!key.empty()) {
+    bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!printable || key.size() > max_idempotency_key_length)
+      return bad("Idempotency-Key", "Idempotency-Key must be 1 to " + std::to_string(max_idempotency_key_length)
+                                      + " printable ASCII characters without spaces");
+  }
+  if (req.amount_cents && (*req.amount_cents < 1 || *req.amount_cents > max_amount_cents))
+    return bad("amount_cents", "amount_cents must be between 1 and " + std::to_string(max_amount_cents));
+  static constexpr std::string_view reasons[] = {"duplicate", "fraudulent", "requested_by_customer"};
+  if (!req.reason.empty() && std::find(std::begin(reasons), std::end(reasons), req.reason) == std::end(reasons))
+    return bad("reason", "reason must be \"duplicate\", \"fraudulent\" or \"requested_by_customer\"");
+  return std::nullopt;
+}
+
+result<refund_invoice_request> parse_refund_request(std::string_view body, std::string_view idempotency_key) {
+  refund_invoice_request req;
+  req.idempotency_key = std::string{idempotency_key};
+  if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    auto parsed = parse_json_strict(body);
+    if (!ok(parsed))
+      return std::get<failure>(std::move(parsed));
+    const auto& doc = std::get<json>(parsed);
+    if (!doc.is_object())
+      return bad("", "the body must be a JSON object");
+    for (auto it = doc.begin(); it != doc.end(); ++it)
+      if (it.key() != "amount_cents" && it.key() != "reason") {
+        std::string shown = check_id(it.key(), "field") ? "?" : it.key();
+        return bad(shown, "unknown field \"" + shown + "\" (amount_cents and reason are known)");
+      }
+    if (auto a = doc.find("amount_cents"); a != doc.end() && !a->is_null()) {
+      if (!a->is_number_integer() || (a->is_number_unsigned() && a->get<uint64_t>() > uint64_t(max_amount_cents)))
+        return bad("amount_cents", "amount_cents must be an integer from 1 to " + std::to_string(max_amount_cents));
+      req.amount_cents = a->get<int64_t>();
+    }
+    if (auto r = doc.find("reason"); r != doc.end() && !r->is_null()) {
+      if (!r->is_string())
+        return bad("reason", "reason must be a string");
+      req.reason = r->get<std::string>();
+    }
+  }
+  if (auto err = check_refund_request(req))
+    return *err;
   return req;
 }
 
@@ -277,7 +371,15 @@ std::string to_json(const invoice_view& v) {
   auto j = invoice_json(v.inv);
   if (!v.client_secret.empty())
     j["client_secret"] = v.client_secret;
+  if (!v.checkout_url.empty())
+    j["checkout_url"] = v.checkout_url;
   return j.dump();
+}
+
+std::string to_json(const refund_view& r) {
+  return json{{"refund", {{"id", r.refund_id}, {"status", r.refund_status}, {"amount_cents", r.amount_cents}}},
+              {"invoice", invoice_json(r.inv)}}
+    .dump();
 }
 
 std::string to_json(const std::vector<invoice>& list) {
@@ -304,14 +406,17 @@ std::string to_json(const failure& f) {
 }
 
 std::string signal_payload(const invoice& inv, unix_seconds occurred_at) {
-  return json{
+  json j{
     {"invoice_id", inv.id.str()},
     {"status", to_string(inv.status)},
     {"amount_cents", inv.amount_cents},
     {"currency", inv.currency},
     {"provider_intent_id", inv.provider_intent_id.str()},
     {"occurred_at", rfc3339(occurred_at)},
-  }.dump();
+  };
+  if (inv.refunded_cents > 0)
+    j["refunded_cents"] = inv.refunded_cents;
+  return j.dump();
 }
 
 std::string rfc3339(unix_seconds t) {
