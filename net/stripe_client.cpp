@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -134,11 +135,21 @@ void send_attempt(self_ptr self, uint64_t id, ms timeout) {
 
 // Starts a call; `finish` gets the final answer (success or not), `abandon`
 // the reason when the client stops before it.
-void start(self_ptr self, stripe::request req, finisher finish, std::function<void(failure)> abandon) {
+// A follow-up call (a retrieve after a refused cancel or expire) passes the
+// first call's `started`: both stay within one budget, so the caller's
+// request timeout (app/service.cpp keeps the budget below it) still holds.
+void start(self_ptr self, stripe::request req, finisher finish, std::function<void(failure)> abandon,
+           std::optional<steady::time_point> started = std::nullopt) {
   auto& s = self->state;
   auto id = ++s.next_id;
-  s.calls.emplace(id, call{std::move(req), std::move(finish), std::move(abandon), steady::now(), 0});
-  send_attempt(self, id, stripe::first_attempt_timeout(s.cfg.retry));
+  auto t0 = started.value_or(steady::now());
+  s.calls.emplace(id, call{std::move(req), std::move(finish), std::move(abandon), t0, 0});
+  auto timeout = stripe::first_attempt_timeout(s.cfg.retry);
+  if (started) {
+    auto left = s.cfg.retry.budget - std::chrono::duration_cast<ms>(steady::now() - t0);
+    timeout = std::max(std::min(timeout, left), s.cfg.retry.min_attempt);
+  }
+  send_attempt(self, id, timeout);
 }
 
 template <class T>
@@ -150,7 +161,8 @@ std::function<void(failure)> abandon_with(caf::typed_response_promise<T> rp) {
 // `ok(self, answer)` -> T, `not_ok(self, call, answer)` -> optional<T> (nullopt:
 // the failure of the table).
 template <class T, class Ok>
-void start_call(self_ptr self, stripe::request req, caf::typed_response_promise<T> rp, Ok ok_answer) {
+void start_call(self_ptr self, stripe::request req, caf::typed_response_promise<T> rp, Ok ok_answer,
+                std::optional<steady::time_point> started = std::nullopt) {
   start(
     self, std::move(req),
     [rp, ok_answer](self_ptr me, call& c, attempt_answer& a) mutable {
@@ -161,7 +173,7 @@ void start_call(self_ptr self, stripe::request req, caf::typed_response_promise<
     }
       rp.deliver(T{failure_of(me, stripe::to_string(c.req.op), a)});
     },
-    abandon_with(rp));
+    abandon_with(rp), started);
 }
 
 void on_answer(self_ptr self, uint64_t id, attempt_answer& a) {
@@ -300,7 +312,7 @@ void answer_cancel(self_ptr self, call& c, attempt_answer& a, caf::typed_respons
         id = std::string{p.substr(0, p.find('/'))};
       }
       spdlog::info("stripe cancel_intent: unexpected state in a replayed answer; retrieving {}", id);
-      return start_call(self, stripe::retrieve_intent(intent_id{id}), rp, intent_of);
+      return start_call(self, stripe::retrieve_intent(intent_id{id}), rp, intent_of, c.started);
     }
   }
   rp.deliver(intent_result{failure_of(self, stripe::to_string(c.req.op), a)});
@@ -331,7 +343,7 @@ void answer_expire(self_ptr self, call& c, attempt_answer& a, caf::typed_respons
     auto e = stripe::parse_error(a.status, a.body);
     if (e.type == "invalid_request_error" || stripe::classify(e) == stripe::error_class::unexpected_state) {
       spdlog::info("stripe expire_checkout_session: refused ({}); retrieving the session", a.status);
-      return start_call(self, stripe::retrieve_checkout_session(session), rp, session_of);
+      return start_call(self, stripe::retrieve_checkout_session(session), rp, session_of, c.started);
     }
   }
   rp.deliver(session_result{failure_of(self, stripe::to_string(c.req.op), a)});

@@ -395,3 +395,108 @@ TEST_CASE("spawn_stripe_client refuses what cannot work", "[stripe][client]") {
   CHECK(refused([](auto& c) { c.ca_file = "/nonexistent/ca.pem"; }) == "stripe_ca_path");
   CHECK(refused([](auto& c) { c.api_version = ""; }) == "stripe_api_version");
 }
+
+// -- Checkout Sessions, refunds, the event log ---------------------------------------
+
+namespace {
+
+template <class T, class... Ts>
+T ask_as(fixture& f, Ts&&... xs) {
+  caf::scoped_actor self{*f.sys};
+  T out = fail(billing_errc::internal, "no answer");
+  self->request(f.provider, std::chrono::seconds(30), std::forward<Ts>(xs)...)
+    .receive([&](T& r) { out = std::move(r); },
+             [&](caf::error& e) { out = fail(billing_errc::internal, caf::to_string(e)); });
+  return out;
+}
+
+json session_json(const std::string& status, const std::string& payment_status, const std::string& intent = "") {
+  json s = {{"id", "cs_test_1"},       {"object", "checkout.session"}, {"status", status},
+            {"payment_status", payment_status}, {"amount_total", 4999}, {"currency", "eur"},
+            {"livemode", false},        {"created", 1720771810},        {"expires_at", 1720858210},
+            {"metadata", json::object()}};
+  s["url"] = status == "open" ? json("https://checkout.stripe.com/c/pay/cs_test_1") : json(nullptr);
+  s["payment_intent"] = intent.empty() ? json(nullptr) : json(intent);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("Checkout: create sends the session's form with its key; expire of a closed session reads it", "[stripe][client]") {
+  fixture f;
+  f.stripe.script({{200, session_json("open", "unpaid").dump()}});
+  checkout_request cr{inv, 4999, "eur", "wf-1", "shp_1", "https://shop.example/ok", "https://shop.example/no", 1720858210};
+  auto r = ask_as<session_result>(f, create_atom::value, cr);
+  REQUIRE(ok(r));
+  auto& s = std::get<session_info>(r);
+  CHECK(s.id.str() == "cs_test_1");
+  CHECK(s.url == "https://checkout.stripe.com/c/pay/cs_test_1");
+  auto sent = f.stripe.requests().back();
+  CHECK(sent.target == "/v1/checkout/sessions");
+  CHECK(sent.headers.at("idempotency-key") == "billingd:" + inv.str() + ":create_checkout_session");
+  CHECK(sent.body.find("mode=payment") != std::string::npos);
+  CHECK(sent.body.find("expires_at=1720858210") != std::string::npos);
+  CHECK(sent.body.find("payment_intent_data[metadata][invoice_id]=" + inv.str()) != std::string::npos);
+
+  // Stripe expires only open sessions and says so with a 400 without a
+  // code: the client reads the session and answers it as it is.
+  f.stripe.script({{400, error_json("invalid_request_error", "", "Only Checkout Sessions with a status in [\"open\"] can be expired.")},
+                   {200, session_json("complete", "paid", "pi_77").dump()}});
+  auto e = ask_as<session_result>(f, expire_atom::value, session_id{"cs_test_1"}, inv);
+  REQUIRE(ok(e));
+  CHECK(std::get<session_info>(e).status == "complete");
+  CHECK(std::get<session_info>(e).intent.str() == "pi_77");
+  auto reqs = f.stripe.requests();
+  CHECK(reqs.at(reqs.size() - 2).target == "/v1/checkout/sessions/cs_test_1/expire");
+  CHECK(reqs.back().method == "GET");
+  CHECK(reqs.back().target == "/v1/checkout/sessions/cs_test_1");
+}
+
+TEST_CASE("Refunds: the refunded total comes back; a reused key is the caller's conflict", "[stripe][client]") {
+  fixture f;
+  json refund = {{"id", "re_1"}, {"object", "refund"}, {"amount", 1000}, {"currency", "eur"}, {"status", "succeeded"},
+                 {"payment_intent", "pi_1"}, {"created", 1720771900}, {"metadata", json::object()},
+                 {"charge", {{"id", "ch_1"}, {"object", "charge"}, {"amount", 4999}, {"amount_refunded", 3000},
+                             {"livemode", false}}}};
+  f.stripe.script({{200, refund.dump(), {{"Idempotent-Replayed", "true"}}}});
+  refund_request rr{inv, intent_id{"pi_1"}, 1000, "requested_by_customer", "k:abc", 4999, 2000};
+  auto r = ask_as<refund_result>(f, refund_atom::value, rr);
+  REQUIRE(ok(r));
+  auto& info = std::get<refund_info>(r);
+  CHECK(info.id == "re_1");
+  CHECK(info.charge_refunded_cents == 3000);
+  CHECK(info.charge_amount_cents == 4999);
+  CHECK(info.replayed);
+  auto sent = f.stripe.requests().back();
+  CHECK(sent.headers.at("idempotency-key") == "billingd:" + inv.str() + ":create_refund:k:abc");
+  CHECK(sent.body.find("expand[0]=charge") != std::string::npos);
+
+  f.stripe.script({{400, error_json("idempotency_error", "", "Keys for idempotent requests can only be used with the same parameters")}});
+  auto c = ask_as<refund_result>(f, refund_atom::value, rr);
+  REQUIRE_FALSE(ok(c));
+  CHECK(std::get<failure>(c).code == billing_errc::conflict);
+  CHECK(std::get<failure>(c).field == "Idempotency-Key");
+  f.stripe.script({{400, error_json("invalid_request_error", "", "Refund amount (9000) is greater than unrefunded amount on charge (2999)", "amount")}});
+  auto big = ask_as<refund_result>(f, refund_atom::value, rr);
+  REQUIRE_FALSE(ok(big));
+  CHECK(std::get<failure>(big).code == billing_errc::invalid_argument);
+  CHECK(std::get<failure>(big).field == "amount");
+}
+
+TEST_CASE("The event log: one page, its query, the raw events", "[stripe][client]") {
+  fixture f;
+  json ev = {{"id", "evt_1"}, {"object", "event"}, {"type", "payment_intent.succeeded"}, {"created", 1720771900},
+             {"data", {{"object", intent_json("pi_1", "succeeded")}}}};
+  f.stripe.script({{200, json{{"object", "list"}, {"data", json::array({ev})}, {"has_more", true}}.dump()}});
+  event_listing q{{"payment_intent.succeeded", "charge.refunded"}, 1720771000, 1720772000, "evt_0", 100};
+  auto r = ask_as<event_page_result>(f, list_atom::value, q);
+  REQUIRE(ok(r));
+  auto& page = std::get<event_listing_page>(r);
+  CHECK(page.has_more);
+  REQUIRE(page.events.size() == 1);
+  CHECK(page.events[0].id == "evt_1");
+  CHECK(json::parse(page.events[0].raw)["data"]["object"]["id"] == "pi_1");
+  CHECK(f.stripe.requests().back().target
+        == "/v1/events?limit=100&types[0]=payment_intent.succeeded&types[1]=charge.refunded"
+           "&created[gte]=1720771000&created[lte]=1720772000&starting_after=evt_0");
+}
