@@ -61,7 +61,8 @@ export async function until(pred, what, timeoutMs = 20_000) {
 }
 
 // No request to the fake carries the secret key anywhere but its
-// Authorization header; no log line carries the key or a client secret.
+// Authorization header, a client secret or card data; no log line carries
+// the key, a client secret or card data.
 export function assertNoSecrets(ctx, logs) {
   const key = ctx.secretKey;
   for (const r of ctx.fake.requests) {
@@ -71,6 +72,11 @@ export function assertNoSecrets(ctx, logs) {
     if (authorization !== undefined && r.apiKey === key) assert.equal(authorization, `Bearer ${key}`);
   }
   const secrets = [...ctx.fake.state.intents.values()].map((pi) => pi.client_secret);
+  for (const r of ctx.fake.requests) {
+    const sent = [r.target, r.body, JSON.stringify(r.headers)].join('\n');
+    for (const s of secrets) assert.ok(!sent.includes(s), `request ${r.method} ${r.target} carries a client secret`);
+    assert.ok(!/4242424242424242|\bcvc\b|card\[number\]/.test(sent), `request ${r.method} ${r.target} carries card data`);
+  }
   const text = logs.join('\n');
   assert.ok(!text.includes(key), 'a billingd log line carries the Stripe secret key');
   assert.ok(!text.includes(key.slice(8)), 'a billingd log line carries the body of the Stripe secret key');
