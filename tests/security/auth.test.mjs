@@ -11,6 +11,7 @@ import * as it from '../integration/lib.mjs';
 import { caseRunner, makeKeys, wantError, wantStatus } from './sec_lib.mjs';
 
 const body = (n) => ({ shipment_id: `shp_auth_${n}`, user_id: 'usr_auth', workflow_id: `wf_auth_${n}`, amount_cents: 4200, currency: 'eur' });
+const checkoutBody = (n) => ({ ...body(n), mode: 'checkout', success_url: 'https://shop.example/ok', cancel_url: 'https://shop.example/back' });
 
 test('auth matrix on every route', { timeout: 300_000 }, async () => {
   const { keys, config } = makeKeys();
@@ -29,6 +30,10 @@ test('auth matrix on every route', { timeout: 300_000 }, async () => {
     const invRead = await make('read');
     const invCancel = await make('cancel');
     const invSim = await make('sim');
+    // A PAID invoice to refund: paid through the simulator with its key.
+    const invRefund = await make('refund');
+    const paid = await it.request(`${base}/v1/simulator/payments/${invRefund.id}`, { method: 'POST', body: { outcome: 'succeeded' }, auth: keys.sim.key });
+    assert.equal(paid.json?.webhook_status, 200, `pay the invoice to refund: ${paid.status} ${paid.text}`);
 
     const unknownKey = it.newApiKey('nobody', it.ALL_SCOPES).key;
     const hashAsKey = createHash('sha256').update(keys.all.key).digest('hex');
@@ -43,6 +48,12 @@ test('auth matrix on every route', { timeout: 300_000 }, async () => {
         more: (res) => (res.json?.invoices?.length === 1 ? [] : [`list: ${res.text}`]) },
       { name: 'GET /v1/invoices?workflow_id=', method: 'GET', path: `/v1/invoices?workflow_id=${invRead.workflow_id}`, scope: 'invoices:read',
         wrong: keys.ops, right: keys.reader, ok: 200 },
+      { name: 'POST /v1/invoices (mode checkout)', method: 'POST', path: '/v1/invoices', body: checkoutBody('new_checkout'), scope: 'invoices:write',
+        wrong: keys.reader, right: keys.writer, ok: 201, changes: true,
+        more: (res) => (res.json?.mode === 'checkout' && res.json?.checkout_url ? [] : [`checkout create: ${res.text}`]) },
+      { name: 'POST /v1/invoices/{id}/refunds', method: 'POST', path: `/v1/invoices/${invRefund.id}/refunds`, body: {}, scope: 'invoices:write',
+        wrong: keys.reader, right: keys.writer, ok: 201, changes: true,
+        more: (res) => (res.json?.invoice?.status === 'REFUNDED' && /^re_/.test(res.json?.refund?.id ?? '') ? [] : [`refund: ${res.text}`]) },
       { name: 'POST /v1/invoices/{id}/cancel', method: 'POST', path: `/v1/invoices/${invCancel.id}/cancel`, scope: 'invoices:write',
         wrong: keys.reader, right: keys.writer, ok: 200, changes: true,
         more: (res) => (res.json?.status === 'CANCELLED' ? [] : [`cancel: ${res.text}`]) },
@@ -64,7 +75,9 @@ test('auth matrix on every route', { timeout: 300_000 }, async () => {
       await cases.run(`${r.name}, the key's SHA-256 as the key`, send(hashAsKey), wantError(401, 'unauthenticated', unauth));
       await cases.run(`${r.name}, a key without ${r.scope}`, send(r.wrong.key), wantError(403, 'permission_denied', (res) =>
         (res.json?.error?.message?.includes(r.scope) ? [] : [`the 403 does not name ${r.scope}: ${res.text}`])));
-      await cases.run(`${r.name}, a key with ${r.scope}`, send(r.right.key), wantStatus(r.ok, r.more), { changes: r.changes });
+      // A case meant to write must write (and every refusal above wrote nothing).
+      const wrote = (res, fp) => (r.changes && JSON.stringify(fp.before) === JSON.stringify(fp.after) ? ['the database did not change'] : []);
+      await cases.run(`${r.name}, a key with ${r.scope}`, send(r.right.key), (res, fp) => [...wantStatus(r.ok, r.more)(res), ...wrote(res, fp)], { changes: r.changes });
     }
 
     // The webhook: the signature is the credential, keys change nothing.
