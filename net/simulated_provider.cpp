@@ -4,6 +4,10 @@
 
 #include <caf/all.hpp>
 
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
 namespace billing {
 
 namespace {
@@ -24,7 +28,34 @@ intent_info intent_of(intent_id id, std::string secret, std::string status, int6
   return i;
 }
 
+// Refunds by idempotency key (invoice and discriminator), as Stripe keeps
+// them: a repeat of the same request answers the same refund (replayed) and
+// refunds nothing more; the same key with another request is refused. Only
+// this process's memory, bounded (the oldest are forgotten first): a demo
+// provider, not a ledger.
+struct refund_memory {
+  struct entry {
+    std::optional<int64_t> amount_cents;
+    std::string reason;
+    refund_info answer;
+  };
+  static constexpr size_t capacity = 50'000;
+  std::unordered_map<std::string, entry> by_key;
+  std::deque<std::string> order;
+
+  void remember(std::string key, entry e) {
+    if (order.size() >= capacity) {
+      by_key.erase(order.front());
+      order.pop_front();
+    }
+    order.push_back(key);
+    by_key.emplace(std::move(key), std::move(e));
+  }
+};
+
 provider_actor::behavior_type simulated_provider() {
+  // Owned by the behaviour, used only from its handlers (one at a time).
+  auto refunds = std::make_shared<refund_memory>();
   return {
     [](create_atom, const intent_request& req) -> intent_result {
       auto id = derived("pi_sim_", "intent:" + req.invoice.str());
@@ -65,8 +96,18 @@ provider_actor::behavior_type simulated_provider() {
       s.payment_status = "unpaid";
       return s;
     },
-    // Stateless too: what was refunded before comes with the request.
-    [](refund_atom, const refund_request& req) -> refund_result {
+    // What was refunded before comes with the request; repeats are
+    // answered from memory (above).
+    [refunds](refund_atom, const refund_request& req) -> refund_result {
+      auto key = req.invoice.str() + ":" + req.discriminator;
+      if (auto it = refunds->by_key.find(key); it != refunds->by_key.end()) {
+        if (it->second.amount_cents != req.amount_cents || it->second.reason != req.reason)
+          return fail(billing_errc::conflict,
+                      "this Idempotency-Key was used for another refund request of this invoice", "Idempotency-Key");
+        auto again = it->second.answer;
+        again.replayed = true;
+        return again;
+      }
       const int64_t left = req.invoice_amount_cents - req.refunded_before;
       const int64_t amount = req.amount_cents.value_or(left);
       if (amount < 1 || amount > left)
@@ -81,6 +122,7 @@ provider_actor::behavior_type simulated_provider() {
       r.charge_amount_cents = req.invoice_amount_cents;
       r.charge_refunded_cents = req.refunded_before + amount;
       r.reason = req.reason;
+      refunds->remember(std::move(key), refund_memory::entry{req.amount_cents, req.reason, r});
       return r;
     },
     [](list_atom, const event_listing&) -> event_page_result { return event_listing_page{}; },

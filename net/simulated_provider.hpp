@@ -7,7 +7,10 @@
 // Retrieve answers requires_payment_method (it keeps no state). Checkout
 // Sessions are derived the same way (always open when read); a refund
 // computes the refunded total from what the request says was refunded
-// before; its event log is empty. Runs on CAF's scheduler: it never blocks.
+// before, and refunds are remembered by idempotency key in memory (bounded),
+// so a repeat answers the same refund and the same key with another request
+// is refused, as with Stripe; its event log is empty. Runs on CAF's
+// scheduler: it never blocks.
 
 #include "protocol/messages.hpp"
 
