@@ -139,6 +139,37 @@ test('every route of docs/openapi.yaml, success and error answers, matches the d
   check('POST', sim, await request(`${b}/v1/simulator/payments/00000000-0000-8000-8000-000000000000`, { method: 'POST', body: { outcome: 'succeeded' } }), 'unknown invoice');
   check('POST', sim, await request(`${b}/v1/simulator/payments/${id}`, { method: 'POST', body: { outcome: 'succeeded' } }), 'paid');
 
+  // POST /v1/invoices with mode checkout: checkout_url instead of client_secret.
+  const co = { ...body, shipment_id: `${body.shipment_id}_co`, mode: 'checkout', success_url: 'https://shop.example/ok', cancel_url: 'https://shop.example/back' };
+  check('POST', inv, await request(`${b}${inv}`, { method: 'POST', body: co }), 'checkout created');
+  check('POST', inv, await request(`${b}${inv}`, { method: 'POST', body: co }), 'checkout repeat');
+  check('POST', inv, await request(`${b}${inv}`, { method: 'POST', body: { ...co, success_url: 'nope' } }), 'checkout, bad success_url');
+
+  // POST /v1/invoices/{id}/refunds
+  const refunds = '/v1/invoices/{id}/refunds';
+  const toRefund = await request(`${b}${inv}`, { method: 'POST', body: { ...body, shipment_id: `${body.shipment_id}_r` } });
+  const pendingOne = await request(`${b}${inv}`, { method: 'POST', body: { ...body, shipment_id: `${body.shipment_id}_rp` } });
+  const paidRes = await request(`${b}/v1/simulator/payments/${toRefund.json.id}`, { method: 'POST', body: { outcome: 'succeeded' } });
+  assert.equal(paidRes.json?.webhook_status, 200, paidRes.text);
+  const rf = (rid, rb, headers = {}, more = {}) => request(`${b}${inv}/${rid}/refunds`, { method: 'POST', body: rb, headers, ...more });
+  const rkey = { 'idempotency-key': `oa-${tag}` };
+  check('POST', refunds, await rf(toRefund.json.id, { amount_cents: 200, reason: 'requested_by_customer' }, rkey), 'partial refund');
+  check('POST', refunds, await rf(toRefund.json.id, { amount_cents: 200, reason: 'requested_by_customer' }, rkey), 'repeat');
+  check('POST', refunds, await rf(toRefund.json.id, { amount_cents: 201 }, rkey), 'same key, another body');
+  check('POST', refunds, await rf(toRefund.json.id, { amount_cents: 4001 }), 'above what is left');
+  check('POST', refunds, await rf(toRefund.json.id, { amount_cents: '5' }), 'bad amount');
+  check('POST', refunds, await rf(toRefund.json.id, {}, { 'idempotency-key': 'a b' }), 'bad Idempotency-Key');
+  check('POST', refunds, await rf(pendingOne.json.id, {}), 'PENDING');
+  check('POST', refunds, await rf('00000000-0000-8000-8000-000000000000', {}), 'unknown');
+  check('POST', refunds, await rf('nope', {}), 'bad id');
+  check('POST', refunds, await rf(toRefund.json.id, {}, {}, { auth: reader.key }), 'wrong scope');
+  check('POST', refunds, await rf(toRefund.json.id, {}, {}, { auth: null }), 'no key');
+  check('POST', refunds, await request(`${b}${inv}/${toRefund.json.id}/refunds`), 'method');
+  const rest = await rf(toRefund.json.id, undefined);
+  assert.equal(rest.json?.invoice?.status, 'REFUNDED', rest.text);
+  check('POST', refunds, rest, 'the rest');
+  check('GET', one, await request(`${b}${inv}/${toRefund.json.id}`, { auth: reader.key }), 'read a REFUNDED invoice');
+
   // POST /v1/invoices/{id}/cancel
   const cancel = '/v1/invoices/{id}/cancel';
   check('POST', cancel, await request(`${b}${inv}/${id}/cancel`, { method: 'POST' }), 'cancel a PAID invoice');
