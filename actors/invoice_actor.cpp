@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <variant>
 
 namespace billing {
@@ -223,10 +224,12 @@ public:
     inv.updated_at = t;
     inv.mode = req.mode;
     if (inv.mode == invoice_mode::checkout) {
-      // Stripe's window for a session: at most 24 h (minus a margin for the
-      // calls in between).
-      auto longest = stripe::checkout_max_expiry_seconds - 300;
-      inv.expires_at = t + req.expires_in_seconds.value_or(std::min(settings().default_expiry_seconds, longest));
+      // Stripe's window for a session (30 min to 24 h, with a margin for the
+      // calls in between): the default lifetime, which may be shorter or
+      // longer, is held inside it.
+      inv.expires_at = t + req.expires_in_seconds.value_or(std::clamp(
+                             settings().default_expiry_seconds, min_checkout_expires_in_seconds,
+                             max_checkout_expires_in_seconds));
       return create_checkout(std::move(fresh), std::move(req), reply, attempt);
     }
     inv.expires_at = t + req.expires_in_seconds.value_or(settings().default_expiry_seconds);
@@ -469,8 +472,17 @@ public:
         [this, reply](refund_result& r) mutable {
           log_scope here{{}, st().id.str()};
           if (!ok(r)) {
-            spdlog::warn("invoice {}: provider did not refund: {}", st().id.str(), std::get<failure>(r).message);
-            return done(reply, refund_view_result{std::get<failure>(r)});
+            auto& f = std::get<failure>(r);
+            spdlog::warn("invoice {}: provider did not refund: {}", st().id.str(), f.message);
+            // Past PAID only a repeat can succeed; a refusal of anything else
+            // (a new key on a REFUNDED invoice: "nothing left") is the
+            // invoice's state, whatever words the provider used.
+            const auto status = st().current->inv.status;
+            if (status != invoice_status::paid && f.code == billing_errc::invalid_argument)
+              return done(reply, refund_view_result{fail(billing_errc::invalid_state,
+                                                         "only a PAID invoice can be refunded; this one is "
+                                                           + std::string{to_string(status)})});
+            return done(reply, refund_view_result{f});
           }
           auto info = std::get<refund_info>(std::move(r));
           const auto& cur = st().current->inv;
