@@ -369,6 +369,9 @@ void http_edge::cancel_invoice(const exchange_ptr& x, std::string_view id) {
 void http_edge::refund_invoice(const exchange_ptr& x, std::string_view id, const request& req) {
   if (auto err = check_invoice_id(id))
     return x->fail(*err);
+  // Two keys would make the first one win silently; a repeated JSON key is refused too.
+  if (req.count("Idempotency-Key") > 1)
+    return x->fail(fail(billing_errc::invalid_argument, "Idempotency-Key must be sent once", "Idempotency-Key"));
   auto parsed = parse_refund_request(req.body(), header(req, "Idempotency-Key"));
   if (!ok(parsed))
     return x->fail(std::get<failure>(parsed));
