@@ -104,6 +104,7 @@ test('refunds and Checkout over HTTP: bad input, states, amounts, idempotency', 
       ['with a non-ASCII byte', 'caf\u00e9'],
     ])
       await check(`refund, Idempotency-Key ${name}`, refund(paid.id, {}, key), 400, KEY);
+    await check('refund, Idempotency-Key sent twice', refund(paid.id, {}, ['k-one', 'k-two']), 400, KEY);
     // Above what is left: refused by billingd before the provider is asked.
     await check('refund of 2000 cents on a 1999-cent invoice', post(path, { amount_cents: 2000 }), 400, 'amount_cents');
     await check('refund of 99,999,999 cents on a 1999-cent invoice', post(path, { amount_cents: 99_999_999 }), 400, 'amount_cents');
@@ -177,6 +178,9 @@ test('refunds and Checkout over HTTP: bad input, states, amounts, idempotency', 
         (res) => (res.json?.refund?.id === first.json?.refund?.id ? [] : [`refund id ${res.json?.refund?.id}, want ${first.json?.refund?.id}`])),
     });
     await check('the same key, another body (invoice REFUNDED)', refund(full.id, { amount_cents: 5 }, `k-full-${tag}`), 409);
+    await check('a new key on a REFUNDED invoice', refund(full.id, {}, `k-full-new-${tag}`), 409, undefined, {
+      extra: (res) => (res.json?.error?.code === 'invalid_state' && /REFUNDED/.test(res.json?.error?.message ?? '') ? [] : [`want invalid_state naming REFUNDED: ${res.text}`]),
+    });
 
     const half = await create(body('idem_part'));
     await pay(half.id);

@@ -183,7 +183,8 @@ test('reconciliation: withheld webhooks are recovered from the intent and from t
 
 test('Checkout end to end: the session URL, paid, paid later, failed later, cancelled (session expired)', { timeout: 180_000 }, async () => {
   await withStripe('stripe_checkout', {}, async (ctx) => {
-    const svc = await ctx.start();
+    // A default lifetime shorter than Stripe's 30 minutes: sessions are held inside Stripe's window.
+    const svc = await ctx.start({ args: ['--invoice-expiry-seconds=600'] });
     const urls = { mode: 'checkout', success_url: 'https://shop.example/paid?inv={CHECKOUT_SESSION_ID}', cancel_url: 'https://shop.example/cart' };
     const bodies = new Map();
     const make = async (i) => {
