@@ -249,6 +249,24 @@ test('Checkout end to end: the session URL, paid, paid later, failed later, canc
     await ctx.fake.webhooks.idle();
     assert.deepEqual((await outboxOf(ctx.db, d.id)).map((r) => r.signal), ['PaymentCancelled']);
 
+    // Stripe unavailable for a Checkout create: 503 with Retry-After; the
+    // row stays PENDING without a session (nobody has a URL), and the retry
+    // with the same body makes the session.
+    ctx.fake.fault({ method: 'POST', path: '/v1/checkout/sessions', status: 500, times: 3 });
+    bodies.set(5, invoice('co', 5, urls));
+    const down = await create(svc, bodies.get(5));
+    assert.equal(down.status, 503, down.text);
+    assert.ok(down.headers['retry-after'], 'Retry-After');
+    const [kept] = await ctx.db.query('SELECT status, provider_session_id FROM invoices WHERE workflow_id = $1', [bodies.get(5).workflow_id]);
+    assert.deepEqual(kept, { status: 'PENDING', provider_session_id: null });
+    const retried = await create(svc, bodies.get(5));
+    assert.equal(retried.status, 200, retried.text);
+    assert.ok(ctx.fake.state.sessions.get(retried.json.provider_session_id), 'the session exists after the retry');
+    assert.equal(retried.json.checkout_url, ctx.fake.state.sessions.get(retried.json.provider_session_id).url);
+    const keys = new Set(ctx.fake.calls('POST', '/v1/checkout/sessions').filter((r) => r.headers['idempotency-key'].includes(retried.json.id))
+      .map((r) => r.headers['idempotency-key']));
+    assert.deepEqual([...keys], [`billingd:${retried.json.id}:create_checkout_session`], 'one key across every attempt');
+
     // Every webhook of the run was answered 200; each invoice signalled once.
     assert.ok(ctx.fake.webhooks.deliveries.every((w) => w.status === 200), JSON.stringify(ctx.fake.webhooks.deliveries.filter((w) => w.status !== 200)));
     for (const inv of [a, b, c, d]) assert.equal((await outboxOf(ctx.db, inv.id)).length, 1, `one signal for ${inv.id}`);
