@@ -335,6 +335,22 @@ test('refunds: partial then the rest, the caller\'s Idempotency-Key, what cannot
     assert.equal(row.status, 'REFUNDED');
     assert.equal(row.refunded_cents, 5000);
 
+    // A refund made in Stripe's Dashboard: its charge.refunded webhook
+    // records it; refund.updated is recorded and changes nothing.
+    const dash = (await create(svc, invoice('ref', 3, { amount_cents: 1200 }))).json;
+    ctx.fake.state.confirmIntent(dash.provider_intent_id, { payment_method: 'pm_card_visa' });
+    await ctx.fake.webhooks.idle();
+    await until(async () => (await statusOf(svc, dash.id)) === 'PAID', 'PAID');
+    const re = ctx.fake.state.createRefund({ payment_intent: dash.provider_intent_id, amount: '500' }, {});
+    await ctx.fake.webhooks.idle();
+    await until(async () => (await get(svc, dash.id)).json?.refunded_cents === 500, 'the Dashboard refund recorded');
+    assert.equal(await statusOf(svc, dash.id), 'PAID');
+    const upd = ctx.fake.state.emit('refund.updated', { ...re, status: 'succeeded' });
+    await ctx.fake.webhooks.idle();
+    const [u] = await ctx.db.query('SELECT outcome FROM webhook_events WHERE event_id = $1', [upd.id]);
+    assert.ok(u, 'refund.updated is recorded');
+    assert.deepEqual((await outboxOf(ctx.db, dash.id)).map((r) => r.signal), ['PaymentConfirmed', 'PaymentRefunded']);
+
     // A dispute on a paid invoice still works.
     const disputed = (await create(svc, invoice('ref', 2))).json;
     ctx.fake.state.confirmIntent(disputed.provider_intent_id, { payment_method: 'pm_card_visa' });
