@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <deque>
 
 namespace billing::reconciler_detail {
@@ -321,6 +322,16 @@ void finish_pass(self_ptr self) {
   self->delayed_send(self, st.cfg.interval, tick_atom::value);
 }
 
+// A claim keeps its invoices from every other claim for the first backoff
+// (quiet_seconds) only. Claim no more than the bucket lets this replica read
+// within half of it: a bigger claim is still being read when the backoff
+// ends, another replica claims the unread rest, and both read it (two reads,
+// twice the requests). With the defaults (10/s, 300 s) this is the page.
+int32_t claim_limit(const reconciler_config& cfg) {
+  const double readable = std::floor(std::max(0.1, cfg.rate) * static_cast<double>(cfg.quiet_seconds) / 2);
+  return static_cast<int32_t>(std::max(1.0, std::min(static_cast<double>(cfg.page), readable)));
+}
+
 void start_pass(self_ptr self) {
   auto& st = self->state;
   if (st.pass != 0)
@@ -336,7 +347,7 @@ void start_pass(self_ptr self) {
   st.oldest_seen = 0;
   st.truncated = false;
   st.page_waiting = false;
-  reconcile_claim claim{st.ctx->clock(), st.cfg.quiet_seconds, st.cfg.page, st.cfg.quiet_seconds,
+  reconcile_claim claim{st.ctx->clock(), st.cfg.quiet_seconds, claim_limit(st.cfg), st.cfg.quiet_seconds,
                         st.cfg.backoff_max_seconds};
   const uint64_t pass = st.pass;
   self->request(st.store->get(), timeout(self), claim_atom::value, claim)

@@ -21,7 +21,10 @@
 //
 // Every provider call takes a token of one bucket (`rate` requests a second,
 // default well under Stripe's 100/s live and 25/s test limits); with N
-// replicas the account sees up to N x rate.
+// replicas the account sees up to N x rate. A pass claims at most `page`
+// invoices and no more than the bucket reads in half the first backoff
+// (rate x quiet_seconds / 2): a claim holds its invoices only that long, and
+// an unread rest would be claimed and read again by another replica.
 //
 // Owner: app/ (supervised). Runs on CAF's scheduler and never blocks; the
 // registry and the api must outlive it (stop it first). A pass that fails
@@ -44,7 +47,7 @@ namespace billing {
 struct reconciler_config {
   std::chrono::seconds interval{60};
   int64_t quiet_seconds = 300;          // no transition this long before an invoice is checked
-  int32_t page = 100;                   // invoices claimed per pass
+  int32_t page = 100;                   // invoices claimed per pass, at most (see above)
   double rate = 10;                     // provider requests per second
   int64_t backoff_max_seconds = 3'600;  // between two checks of one invoice
   int64_t events_lookback_seconds = 3 * 86'400; // where a new checkpoint starts
