@@ -81,7 +81,8 @@ const std::vector<setting>& settings() {
     {"reconcile_rate", kind::integer, "10", 1, 100, false,
      "Stripe requests a second reconciliation may make, per replica (Stripe allows 100/s live, 25/s test)",
      integer(&config::reconcile_rate)},
-    {"reconcile_page", kind::integer, "100", 1, 1'000, false, "invoices claimed per reconciliation pass",
+    {"reconcile_page", kind::integer, "100", 1, 1'000, false, "most invoices claimed per reconciliation pass (fewer when reconcile_rate x reconcile_quiet_seconds / 2 is "
+     "smaller: a claim must be read before its backoff ends)",
      integer(&config::reconcile_page)},
     {"reconcile_backoff_max_seconds", kind::integer, "3600", 1, 30 * 86'400, false,
      "longest wait between two reconciliation checks of one invoice", integer(&config::reconcile_backoff_max_seconds)},
