@@ -35,20 +35,9 @@ struct outbox_store::impl {
       conninfo(pg_detail::connection_string(opts.url, opts.connect_timeout, opts.application_name)) {
   }
 
-  // Runs fn(conn) and maps any exception to a failure (dropping a lost connection).
   template <class T, class F>
   result<T> run(const char* what, F fn) {
-    if (!conn || !conn->is_open())
-      return fail(billing_errc::unavailable, "database unavailable");
-    try {
-      return fn(*conn);
-    } catch (const std::exception& e) {
-      auto f = pg_detail::to_failure(e, conn.get());
-      if (pg_detail::connection_lost(e, conn.get()))
-        conn.reset();
-      spdlog::warn("outbox store {}: {}", what, f.message);
-      return f;
-    }
+    return pg_detail::run_guarded<T>(conn, "outbox store", what, std::move(fn));
   }
 };
 

@@ -1,6 +1,7 @@
 #include "persistence/pg_util.hpp"
 
 #include <pqxx/except>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -96,6 +97,10 @@ failure to_failure(const std::exception& e, const pqxx::connection* c) {
   if (is_unavailable(e, c))
     return fail(billing_errc::unavailable, "database unavailable: " + first_line(e.what()));
   return fail(billing_errc::internal, "database error: " + first_line(e.what()));
+}
+
+void log_store_failure(std::string_view who, std::string_view what, const failure& f) {
+  spdlog::warn("{} {}: {}", who, what, f.message);
 }
 
 std::string first_line(std::string_view text) {

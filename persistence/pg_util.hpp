@@ -40,6 +40,13 @@ bool connection_lost(const std::exception& e, const pqxx::connection* c) noexcep
 // server's error (DETAIL lines can hold row contents, so they are dropped).
 failure to_failure(const std::exception& e, const pqxx::connection* c);
 
+// Runs fn(*conn) -> result<T> on a store's own connection: no connection is
+// `unavailable` at once; any exception becomes a failure (logged as a
+// warning under `who` and `what`), and a lost connection is dropped so the
+// owner's next connect() makes a new one.
+template <class T, class F>
+result<T> run_guarded(std::unique_ptr<pqxx::connection>& conn, std::string_view who, std::string_view what, F&& fn);
+
 // First line of an error text, without "ERROR:  ", safe to log.
 std::string first_line(std::string_view text);
 
@@ -72,5 +79,22 @@ std::optional<std::string> base64_decode(std::string_view text);
 bool is_uuid(std::string_view s) noexcept;
 // Lower-cased, so ids compare as PostgreSQL's uuid type compares them.
 std::string uuid_key(std::string_view s);
+
+void log_store_failure(std::string_view who, std::string_view what, const failure& f);
+
+template <class T, class F>
+result<T> run_guarded(std::unique_ptr<pqxx::connection>& conn, std::string_view who, std::string_view what, F&& fn) {
+  if (!conn || !conn->is_open())
+    return fail(billing_errc::unavailable, "database unavailable");
+  try {
+    return fn(*conn);
+  } catch (const std::exception& e) {
+    auto f = to_failure(e, conn.get());
+    if (connection_lost(e, conn.get()))
+      conn.reset();
+    log_store_failure(who, what, f);
+    return f;
+  }
+}
 
 } // namespace billing::pg_detail
