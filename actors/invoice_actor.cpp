@@ -496,16 +496,22 @@ public:
           ev.refunded_cents = info.charge_refunded_cents.value_or(cur.refunded_cents + info.amount_cents);
           // The charge says its mode; without it the answer is ours by construction.
           ev.livemode = info.charge_amount_cents ? info.livemode : settings().mode == provider_mode::live;
+          // New to the caller is new to the invoice: the charge's refunded
+          // total grew past what is recorded. Stripe's Idempotent-Replayed
+          // alone cannot say it: the client's own retry, after an answer
+          // lost on the way, is replayed too.
+          const bool fresh = info.charge_refunded_cents ? *info.charge_refunded_cents > cur.refunded_cents
+                                                        : !info.replayed;
           spdlog::info("invoice {}: refund {} of {} {} ({}{})", st().id.str(), info.id, info.amount_cents,
-                       ev.currency, info.status, info.replayed ? ", a repeat" : "");
-          transition(std::move(ev), {}, [this, reply, info](webhook_result w) {
+                       ev.currency, info.status, fresh ? "" : ", a repeat");
+          transition(std::move(ev), {}, [this, reply, info, fresh](webhook_result w) {
             if (!ok(w))
               return done(reply, refund_view_result{std::get<failure>(w)});
             if (std::get<webhook_reply>(w).result == outcome::rejected_mismatch)
               spdlog::error("invoice {}: the provider's answer to refund {} does not fit the invoice", st().id.str(),
                             info.id);
             done(reply, refund_view_result{refund_view{st().current->inv, info.id, info.status, info.amount_cents,
-                                                       !info.replayed}});
+                                                       fresh}});
           });
         },
         [this, reply](caf::error& err) mutable {
