@@ -4,6 +4,7 @@
 #include "protocol/json_codec.hpp"
 #include "protocol/log_context.hpp"
 #include "protocol/reconcile.hpp"
+#include "protocol/refunds.hpp"
 #include "protocol/state_machine.hpp"
 #include "protocol/stripe_api.hpp"
 
@@ -437,74 +438,29 @@ public:
   // Refunds at the provider first, then records what it says (the
   // payment's refunded total) through the state machine; the provider's
   // charge.refunded webhook confirms the same total later (no effect then).
-  // A PAID invoice only; a REFUNDED or DISPUTED one too when the caller
-  // sent an Idempotency-Key, since that may be a repeat, which the provider
-  // answers with the same refund (or refuses).
+  // Provider first, then its answer (the charge's refunded total) through
+  // the state machine; the rules are protocol/refunds.
   void refund(refund_invoice_request req, const refund_reply& reply) {
     if (!st().current)
       return done(reply, refund_view_result{fail(billing_errc::not_found, "no invoice with this id")});
-    const auto& inv = st().current->inv;
-    const bool repeat = !req.idempotency_key.empty()
-                        && (inv.status == invoice_status::refunded || inv.status == invoice_status::disputed);
-    if ((inv.status != invoice_status::paid && !repeat) || inv.provider_intent_id.empty())
-      return done(reply, refund_view_result{fail(billing_errc::invalid_state,
-                                                 "only a PAID invoice can be refunded; this one is "
-                                                   + std::string{to_string(inv.status)})});
-    const int64_t left = inv.amount_cents - inv.refunded_cents;
-    if (inv.status == invoice_status::paid && req.amount_cents && *req.amount_cents > left)
-      return done(reply, refund_view_result{fail(billing_errc::invalid_argument,
-                                                 "amount_cents is more than is left to refund ("
-                                                   + std::to_string(left) + ")",
-                                                 "amount_cents")});
-    refund_request rr;
-    rr.invoice = inv.id;
-    rr.intent = inv.provider_intent_id;
-    rr.amount_cents = req.amount_cents;
-    rr.reason = req.reason;
-    // Without the caller's key, the invoice's version: a retry of this very
-    // request (after a crash) sends the same key, the next refund another.
-    rr.discriminator = req.idempotency_key.empty() ? "v" + std::to_string(inv.version)
-                                                   : "k:" + req.idempotency_key;
-    rr.invoice_amount_cents = inv.amount_cents;
-    rr.refunded_before = inv.refunded_cents;
-    self_->request(st().ctx->provider, settings().request_timeout, refund_atom::value, std::move(rr))
+    auto planned = plan_refund(st().current->inv, req);
+    if (!ok(planned))
+      return done(reply, refund_view_result{std::get<failure>(std::move(planned))});
+    self_->request(st().ctx->provider, settings().request_timeout, refund_atom::value,
+                   std::get<refund_request>(std::move(planned)))
       .await(
         [this, reply](refund_result& r) mutable {
           log_scope here{{}, st().id.str()};
           if (!ok(r)) {
             auto& f = std::get<failure>(r);
             spdlog::warn("invoice {}: provider did not refund: {}", st().id.str(), f.message);
-            // Past PAID only a repeat can succeed; a refusal of anything else
-            // (a new key on a REFUNDED invoice: "nothing left") is the
-            // invoice's state, whatever words the provider used.
-            const auto status = st().current->inv.status;
-            if (status != invoice_status::paid && f.code == billing_errc::invalid_argument)
-              return done(reply, refund_view_result{fail(billing_errc::invalid_state,
-                                                         "only a PAID invoice can be refunded; this one is "
-                                                           + std::string{to_string(status)})});
-            return done(reply, refund_view_result{f});
+            return done(reply, refund_view_result{refund_refusal(st().current->inv, std::move(f))});
           }
           auto info = std::get<refund_info>(std::move(r));
-          const auto& cur = st().current->inv;
-          invoice_event ev;
-          ev.kind = event_kind::refunded;
-          ev.created = now();
-          ev.reconciled = true;
-          ev.intent = cur.provider_intent_id;
-          ev.currency = info.currency.empty() ? cur.currency : info.currency;
-          ev.amount_cents = info.charge_amount_cents.value_or(cur.amount_cents);
-          ev.refunded_cents = info.charge_refunded_cents.value_or(cur.refunded_cents + info.amount_cents);
-          // The charge says its mode; without it the answer is ours by construction.
-          ev.livemode = info.charge_amount_cents ? info.livemode : settings().mode == provider_mode::live;
-          // New to the caller is new to the invoice: the charge's refunded
-          // total grew past what is recorded. Stripe's Idempotent-Replayed
-          // alone cannot say it: the client's own retry, after an answer
-          // lost on the way, is replayed too.
-          const bool fresh = info.charge_refunded_cents ? *info.charge_refunded_cents > cur.refunded_cents
-                                                        : !info.replayed;
+          auto reading = read_refund(st().current->inv, info, settings().mode, now());
           spdlog::info("invoice {}: refund {} of {} {} ({}{})", st().id.str(), info.id, info.amount_cents,
-                       ev.currency, info.status, fresh ? "" : ", a repeat");
-          transition(std::move(ev), {}, [this, reply, info, fresh](webhook_result w) {
+                       reading.ev.currency, info.status, reading.fresh ? "" : ", a repeat");
+          transition(std::move(reading.ev), {}, [this, reply, info, fresh = reading.fresh](webhook_result w) {
             if (!ok(w))
               return done(reply, refund_view_result{std::get<failure>(w)});
             if (std::get<webhook_reply>(w).result == outcome::rejected_mismatch)
