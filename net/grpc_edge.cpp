@@ -208,12 +208,15 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
       const bool unpaid = inv.status == invoice_status::pending || inv.status == invoice_status::failed;
       if (!unpaid || !c->key->scopes.has(scope::invoices_write))
         return finish(r, c, grpc::Status::OK);
-      // The client secret, for a writer of an unpaid invoice. Without it
-      // (not available) the caller still learns the status.
+      // The client secret (a Checkout invoice: its session's URL), for a
+      // writer of an unpaid invoice. Without it (not available) the caller
+      // still learns the status.
       api.get_invoice_secret(inv.id, [this, r, resp, c](invoice_result s) {
         log_scope lctx{c->request_id};
-        if (ok(s))
+        if (ok(s)) {
           resp->set_stripe_client_secret(std::get<invoice_view>(s).client_secret);
+          resp->set_checkout_url(std::get<invoice_view>(s).checkout_url);
+        }
         else
           secret_errors.warn("request_id=" + c->request_id + ": " + std::get<failure>(s).message);
         finish(r, c, grpc::Status::OK);

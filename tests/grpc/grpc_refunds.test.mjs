@@ -175,7 +175,7 @@ describe('billing.v1.BillingService/RefundInvoice', () => {
 });
 
 describe('billing.v1.BillingService/CreateInvoice with INVOICE_MODE_CHECKOUT', () => {
-  test('a Checkout Session: checkout_url, no client secret, the session id; reads never answer the URL', async () => {
+  test('a Checkout Session: checkout_url, no client secret, the session id; GetInvoice answers the URL to writers only', async () => {
     const body = checkoutBody();
     const r = await unary(client, 'CreateInvoice', body, { key: keys.writer.key });
     expectCode(r, status.OK, 'CreateInvoice checkout');
@@ -193,10 +193,12 @@ describe('billing.v1.BillingService/CreateInvoice with INVOICE_MODE_CHECKOUT', (
     const asIntent = await unary(client, 'CreateInvoice', { ...body, mode: 'INVOICE_MODE_PAYMENT_INTENT', success_url: '', cancel_url: '' },
       { key: keys.writer.key });
     expectCode(asIntent, status.ALREADY_EXISTS, 'the same pair in another mode');
-    for (const key of [all, keys.reader.key]) {
+    // Like the client secret: the URL of an unpaid invoice, to a writer only.
+    for (const [key, url] of [[all, r.value.checkout_url], [keys.reader.key, '']]) {
       const g = await unary(client, 'GetInvoice', { invoice_id: r.value.invoice_id }, { key });
       expectCode(g, status.OK, 'GetInvoice');
       assert.equal(g.value.stripe_client_secret, '', 'GetInvoice never answers the checkout URL as the secret');
+      assert.equal(g.value.checkout_url, url);
       assert.equal(g.value.invoice.mode, 'INVOICE_MODE_CHECKOUT');
     }
     const refund = await unary(client, 'RefundInvoice', { invoice_id: r.value.invoice_id }, { key: all });
