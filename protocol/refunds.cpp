@@ -27,7 +27,10 @@ result<refund_request> plan_refund(const invoice& inv, const refund_invoice_requ
   rr.intent = inv.provider_intent_id;
   rr.amount_cents = req.amount_cents;
   rr.reason = req.reason;
-  rr.discriminator = req.idempotency_key.empty() ? "v" + std::to_string(inv.version) : "k:" + req.idempotency_key;
+  // Appended, not `"v" + std::to_string(...)`: GCC 12's -O3 reports a false
+  // -Wrestrict on that operator+ (the Release build).
+  rr.discriminator = req.idempotency_key.empty() ? std::string{"v"} : std::string{"k:"};
+  rr.discriminator += req.idempotency_key.empty() ? std::to_string(inv.version) : req.idempotency_key;
   rr.invoice_amount_cents = inv.amount_cents;
   rr.refunded_before = inv.refunded_cents;
   return rr;

@@ -79,8 +79,13 @@ TEST_CASE("form_decode reverses form_encode", "[stripe][form]") {
   for (const auto& c : v["vectors"]) {
     auto pairs = form_decode(c["encoded"].get<std::string>());
     std::string again;
-    for (auto& [k, val] : pairs)
-      again += (again.empty() ? "" : "&") + form_escape(k) + "=" + form_escape(val);
+    for (auto& [k, val] : pairs) {
+      if (!again.empty())
+        again += '&';
+      again += form_escape(k);
+      again += '=';
+      again += form_escape(val);
+    }
     INFO(c["name"].get<std::string>());
     CHECK(again == c["encoded"].get<std::string>());
   }
