@@ -322,19 +322,28 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
     return r;
   }
 
+  // The key, its scope and the invoice id of a call about one invoice;
+  // false: the call is finished with the refusal.
+  bool admit_about_invoice(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r, const call_ptr& c,
+                           scope needed, const std::string& id) {
+    if (auto st = admit(ctx, *c, needed); !st.ok()) {
+      finish(r, c, st);
+      return false;
+    }
+    if (auto err = check_invoice_id(id)) {
+      finish(r, c, failed(*c, *err));
+      return false;
+    }
+    return true;
+  }
+
   grpc::ServerUnaryReactor* CancelInvoice(grpc::CallbackServerContext* ctx, const pb::CancelInvoiceRequest* req,
                                           pb::CancelInvoiceResponse* resp) override {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::cancel_invoice);
     log_scope lctx{c->request_id, req->invoice_id()};
-    if (auto st = admit(ctx, *c, scope::invoices_write); !st.ok()) {
-      finish(r, c, st);
+    if (!admit_about_invoice(ctx, r, c, scope::invoices_write, req->invoice_id()))
       return r;
-    }
-    if (auto err = check_invoice_id(req->invoice_id())) {
-      finish(r, c, failed(*c, *err));
-      return r;
-    }
     api.cancel_invoice(invoice_id{req->invoice_id()}, [this, r, resp, c](invoice_result res) {
       log_scope lctx{c->request_id};
       if (!ok(res))
@@ -350,14 +359,8 @@ struct grpc_edge::impl final : pb::BillingService::CallbackService {
     auto* r = ctx->DefaultReactor();
     auto c = begin(ctx, grpc_method::refund_invoice);
     log_scope lctx{c->request_id, req->invoice_id()};
-    if (auto st = admit(ctx, *c, scope::invoices_write); !st.ok()) {
-      finish(r, c, st);
+    if (!admit_about_invoice(ctx, r, c, scope::invoices_write, req->invoice_id()))
       return r;
-    }
-    if (auto err = check_invoice_id(req->invoice_id())) {
-      finish(r, c, failed(*c, *err));
-      return r;
-    }
     auto parsed = from_proto(*req);
     if (!ok(parsed)) {
       finish(r, c, failed(*c, std::get<failure>(parsed)));
